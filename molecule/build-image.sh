@@ -30,7 +30,7 @@ packages=(
 
 inputs_hash=$(
   {
-    cat "$0" "$here/containers.conf"
+    cat "$0"
     printf '%s\n' "$suite" "$mirror" "$pm2_version" "$pg_client_version" "${packages[@]}"
   } | sha256sum | cut -c1-16
 )
