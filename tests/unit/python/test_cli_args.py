@@ -1,0 +1,249 @@
+"""Argument parsing, output and exit codes of the promptlib-rollback command."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from promptlib_rollback import cli
+from promptlib_rollback.errors import ConfigurationError, DrillError, RollbackError
+from promptlib_rollback.results import DrillResult, RunResult, StepResult
+
+
+def make_step(status: str) -> StepResult:
+    return StepResult(
+        host="web1",
+        role="switch",
+        task="Start pm2",
+        status=status,
+        changed=status == "changed",
+        start="2025-01-01T12:00:01.000000Z",
+        end="2025-01-01T12:00:02.000000Z",
+        duration_seconds=1.0,
+        message="pm2 start failed" if status == "failed" else "",
+    )
+
+
+def make_run(outcome: str) -> RunResult:
+    failed = make_step("failed") if outcome == "failed" else None
+    return RunResult(
+        run_id="20250101T120000Z-1a2b3c4d",
+        procedure="full",
+        outcome=outcome,
+        started_at="2025-01-01T12:00:00.000000Z",
+        ended_at="2025-01-01T12:00:42.000000Z",
+        duration_seconds=42.0,
+        steps=[make_step("changed")] + ([failed] if failed else []),
+        failed_step=failed,
+        refused_reason="web1: backup missing" if outcome == "refused" else None,
+        artifacts_dir="/tmp/artifacts/20250101T120000Z-1a2b3c4d",
+    )
+
+
+def run_main(argv: list[str]) -> tuple[int, str]:
+    stdout = io.StringIO()
+    code = cli.main(argv, stdout=stdout)
+    return code, stdout.getvalue()
+
+
+@pytest.fixture
+def fake_run_procedure(monkeypatch):
+    calls = []
+
+    def install(outcome: str = "succeeded", error: Exception | None = None):
+        def fake(procedure, inventory, extravars=None, **options):
+            calls.append({"procedure": procedure, "inventory": inventory, "extravars": extravars, **options})
+            if error is not None:
+                raise error
+            result = make_run(outcome)
+            if options.get("event_callback"):
+                for step in result.steps:
+                    options["event_callback"](step)
+            return result
+
+        monkeypatch.setattr(cli, "run_procedure", fake)
+        return calls
+
+    return install
+
+
+def test_parse_run_arguments():
+    args = cli.build_parser().parse_args(
+        ["run", "full", "-i", "hosts.yml", "-e", "release=1.4.2", "-e", "note=a=b", "--check", "--json", "-vv"]
+    )
+    assert args.command == "run"
+    assert args.procedure == "full"
+    assert args.inventory == ["hosts.yml"]
+    assert args.extravars == [("release", "1.4.2"), ("note", "a=b")]
+    assert args.check is True
+    assert args.json is True
+    assert args.verbose == 2
+
+
+def test_parse_drill_arguments():
+    args = cli.build_parser().parse_args(
+        ["drill", "app-failure", "--keep", "--artifacts-dir", "/tmp/out", "--rebuild-image"]
+    )
+    assert args.scenario == "app-failure"
+    assert args.keep is True
+    assert args.artifacts_dir == "/tmp/out"
+    assert args.rebuild_image is True
+    assert args.json is False
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["run", "full"],
+        ["run", "partial", "-i", "hosts.yml"],
+        ["run", "full", "-i", "hosts.yml", "-e", "novalue"],
+        ["run", "full", "-i", "hosts.yml", "-e", "=value"],
+        ["run", "full", "-i", "hosts.yml", "-e", "admin_token=abc"],
+        ["drill", "no-such-scenario"],
+    ],
+)
+def test_usage_errors_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as raised:
+        cli.main(argv)
+    assert raised.value.code == 2
+
+
+def test_secret_extravar_message(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["run", "full", "-i", "hosts.yml", "-e", "db_password=abc"])
+    assert "ADMIN_TOKEN" in capsys.readouterr().err
+
+
+def test_help_lists_exit_codes(capsys):
+    with pytest.raises(SystemExit) as raised:
+        cli.main(["--help"])
+    assert raised.value.code == 0
+    help_text = capsys.readouterr().out
+    expected = [
+        "0  the rollback succeeded",
+        "1  the rollback failed",
+        "2  usage error",
+        "3  preflight refused",
+        "4  no host",
+    ]
+    for line in expected:
+        assert line in help_text
+
+
+@pytest.mark.parametrize(
+    ("outcome", "code"),
+    [("succeeded", 0), ("failed", 1), ("refused", 3), ("no_hosts", 4), ("unexpected", 1)],
+)
+def test_exit_code_mapping(outcome, code):
+    assert cli.exit_code_for(outcome) == code
+
+
+@pytest.mark.parametrize(
+    ("outcome", "code"),
+    [("succeeded", 0), ("failed", 1), ("refused", 3), ("no_hosts", 4)],
+)
+def test_run_exit_code_from_outcome(fake_run_procedure, outcome, code):
+    fake_run_procedure(outcome)
+    exit_code, output = run_main(["run", "full", "-i", "hosts.yml", "--json"])
+    assert exit_code == code
+    assert json.loads(output)["outcome"] == outcome
+
+
+def test_run_json_is_one_object(fake_run_procedure):
+    fake_run_procedure("failed")
+    _, output = run_main(["run", "full", "-i", "hosts.yml", "--json"])
+    data = json.loads(output)
+    assert data["failed_step"]["task"] == "Start pm2"
+    assert data["artifacts_dir"].endswith("20250101T120000Z-1a2b3c4d")
+
+
+def test_run_passes_options(fake_run_procedure):
+    calls = fake_run_procedure()
+    run_main(["run", "full", "-i", "a.yml", "-i", "b.yml", "-e", "release=1.4.2", "--check", "-v", "--json"])
+    call = calls[0]
+    assert call["procedure"] == "full"
+    assert call["inventory"] == ["a.yml", "b.yml"]
+    assert call["extravars"] == {"release": "1.4.2"}
+    assert call["check"] is True
+    assert call["verbosity"] == 1
+    assert call["event_callback"] is None
+
+
+def test_run_human_output(fake_run_procedure):
+    fake_run_procedure("failed")
+    exit_code, output = run_main(["run", "full", "-i", "hosts.yml"])
+    lines = output.splitlines()
+    assert exit_code == 1
+    assert lines[0].endswith("] web1  switch : Start pm2  changed")
+    assert lines[1].endswith("] web1  switch : Start pm2  failed: pm2 start failed")
+    assert "Outcome:" in output
+    assert "Failed step:" in output
+    assert "Artifacts:" in output
+
+
+def test_run_human_success_shows_recovery_time(fake_run_procedure):
+    fake_run_procedure("succeeded")
+    _, output = run_main(["run", "full", "-i", "hosts.yml"])
+    assert "Time to recover: 42.0s" in output
+
+
+def test_configuration_error_exit_2(fake_run_procedure):
+    fake_run_procedure(error=ConfigurationError("Inventory 'x' not found."))
+    exit_code, output = run_main(["run", "full", "-i", "x", "--json"])
+    assert exit_code == 2
+    assert json.loads(output) == {"outcome": "error", "error": "Inventory 'x' not found.", "artifacts_dir": None}
+
+
+def test_rollback_error_exit_1(fake_run_procedure, capsys):
+    fake_run_procedure(error=RollbackError("ansible-runner could not run"))
+    exit_code, output = run_main(["run", "full", "-i", "x"])
+    assert exit_code == 1
+    assert output == ""
+    assert "ansible-runner could not run" in capsys.readouterr().err
+
+
+def test_format_step_line():
+    assert cli.format_step(make_step("changed"), 3.2) == "[   3.2s] web1  switch : Start pm2  changed"
+
+
+def test_drill_json_output(monkeypatch):
+    def fake_drill(scenario, **options):
+        rollback = make_run("succeeded")
+        return DrillResult(
+            scenario=scenario,
+            outcome="succeeded",
+            ttr_seconds=42.0,
+            rollback=rollback,
+            setup=make_run("succeeded"),
+            container="promptlib-drill-app-failure",
+            artifacts_dir="/tmp/artifacts/drill",
+        )
+
+    monkeypatch.setattr(cli, "run_drill", fake_drill)
+    exit_code, output = run_main(["drill", "app-failure", "--json"])
+    data = json.loads(output)
+    assert exit_code == 0
+    assert data["scenario"] == "app-failure"
+    assert data["outcome"] == "succeeded"
+    assert data["ttr_seconds"] == 42.0
+    assert data["steps"][0]["task"] == "Start pm2"
+    assert data["artifacts_dir"] == "/tmp/artifacts/drill"
+
+
+def test_drill_setup_error(monkeypatch):
+    setup = make_run("failed")
+
+    def fake_drill(scenario, **options):
+        raise DrillError("Drill setup ended with outcome failed", run=setup, artifacts_dir="/tmp/artifacts/drill")
+
+    monkeypatch.setattr(cli, "run_drill", fake_drill)
+    exit_code, output = run_main(["drill", "app-failure", "--json"])
+    data = json.loads(output)
+    assert exit_code == 1
+    assert data["outcome"] == "error"
+    assert data["ttr_seconds"] is None
+    assert data["steps"][1]["status"] == "failed"
+    assert data["artifacts_dir"] == "/tmp/artifacts/drill"
