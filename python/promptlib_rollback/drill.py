@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import shutil
 import subprocess
 import time
@@ -23,7 +24,7 @@ from .errors import ConfigurationError, DrillError
 from .events import StepCallback
 from .paths import default_artifacts_root, find_collection_root
 from .results import DrillResult, RunResult
-from .runner import new_run_id, resolve_playbook, run_playbook
+from .runner import ADMIN_TOKEN_ENV, new_run_id, resolve_playbook, run_playbook
 
 logger = logging.getLogger(__name__)
 
@@ -329,6 +330,10 @@ def run_drill(
     env = podman_env(root)
     # The podman connection plugin calls podman too, so it needs the same settings.
     ansible_env = {"CONTAINERS_CONF": env["CONTAINERS_CONF"]}
+    # The drill container is new and only this run talks to it, so a random
+    # admin token serves when the caller has not set ADMIN_TOKEN.
+    if not os.environ.get(ADMIN_TOKEN_ENV):
+        ansible_env[ADMIN_TOKEN_ENV] = secrets.token_urlsafe(24)
 
     name = container_name(spec.name)
     try:
