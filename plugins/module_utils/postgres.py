@@ -473,6 +473,14 @@ def parse_query_output(stdout: str) -> list[list[str]]:
     return [record.split(FIELD_SEPARATOR) for record in records]
 
 
+def as_sentence(text: str) -> str:
+    """Strip ``text`` and end it with a period, so that a tool's error output can be followed by more sentences."""
+    text = text.strip()
+    if text and not text.endswith(('.', '!', '?')):
+        text += '.'
+    return text
+
+
 def free_bytes(folder: str) -> int:
     """Return the bytes that an unprivileged user can still write in ``folder``'s file system."""
     stats = os.statvfs(folder)
@@ -575,7 +583,7 @@ class PostgresClient:
         rc, stdout, stderr = self.module.run_command(argv, environ_update=self.environment(),
                                                      expand_user_and_vars=False)
         if rc != 0:
-            detail = (stderr or stdout).strip() or 'no output'
+            detail = as_sentence(stderr or stdout or 'no output')
             raise CommandError('%s failed (exit status %d): %s' % (description, rc, detail),
                                argv, rc, stdout, stderr)
         return rc, stdout, stderr

@@ -449,6 +449,15 @@ def test_parse_query_output(stdout, expected):
     assert postgres.parse_query_output(stdout) == expected
 
 
+@pytest.mark.parametrize('text, expected', [
+    ('pg_restore: error: end of file\n', 'pg_restore: error: end of file.'),
+    ('Done.', 'Done.'),
+    ('  ', ''),
+])
+def test_as_sentence(text, expected):
+    assert postgres.as_sentence(text) == expected
+
+
 @pytest.mark.parametrize('size_bytes, expected', [
     (0, '0.0 MB'),
     (1024 * 1024, '1.0 MB'),
