@@ -237,7 +237,7 @@ class Dumper:
         self.module = module
         self.params = module.params
         self.client = PostgresClient(module)
-        self.dest = self.params['dest']
+        self.dest = os.path.abspath(self.params['dest'])
         self.partial = self.dest + PARTIAL_SUFFIX
         self.format = self.params['format']
 
@@ -292,7 +292,7 @@ class Dumper:
 
     def preflight(self) -> None:
         """Fail unless the database exists, pg_dump can dump its server, and there is room for the dump."""
-        folder = os.path.dirname(os.path.abspath(self.dest))
+        folder = os.path.dirname(self.dest)
         if not os.path.isdir(folder):
             self.module.fail_json(msg='The folder %s of dest does not exist. Create it first.' % folder)
         facts = self.client.database_facts(self.params['db'])
@@ -338,7 +338,7 @@ class Dumper:
             # Also runs when fail_json exits on an invalid mode.
             if not renamed:
                 self.remove_partial()
-        sync_folder(os.path.dirname(os.path.abspath(self.dest)))
+        sync_folder(os.path.dirname(self.dest))
         return self.result(True, argv, self.params['verify'], table_count)
 
     def run(self) -> dict:
