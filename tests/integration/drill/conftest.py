@@ -1,0 +1,44 @@
+"""A drill container with a failing release deployed, shared by a test module.
+
+The container runs the real drill image (systemd, PostgreSQL, nginx, Node.js,
+pm2); the fixture lays it out with playbooks/drill-setup.yml and removes it
+at the end.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+from typing import Iterator
+
+import pytest
+from drill_host import DrillHost
+
+from promptlib_rollback.drill import build_image, podman_env, remove_container, start_container, write_inventory
+from promptlib_rollback.paths import find_collection_root
+
+
+@pytest.fixture(scope="module")
+def drill_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DrillHost]:
+    if shutil.which("podman") is None:
+        pytest.fail("podman is not installed; run `make deps` first.")
+    root = find_collection_root()
+    env = podman_env(root)
+    build_image(root, env=env)
+    artifacts = tmp_path_factory.mktemp("drill-artifacts")
+    name = f"promptlib-test-{secrets.token_hex(3)}"
+    start_container(name, env=env)
+    try:
+        host = DrillHost(
+            name=name,
+            root=root,
+            inventory=write_inventory(artifacts / "inventory.yml", name),
+            artifacts=artifacts,
+            podman_env=env,
+            envvars={"CONTAINERS_CONF": env["CONTAINERS_CONF"], "ADMIN_TOKEN": secrets.token_urlsafe(24)},
+        )
+        setup = host.run("playbooks/drill-setup.yml", {"drill_target_fault": "wont-start"})
+        assert setup.outcome == "succeeded", setup.error or setup.failed_step
+        yield host
+    finally:
+        remove_container(name, env=env)

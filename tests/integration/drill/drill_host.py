@@ -1,0 +1,70 @@
+"""Helpers for tests that run the collection's playbooks against a drill container."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from promptlib_rollback.results import RunResult
+from promptlib_rollback.runner import run_playbook
+
+APP_ROOT = "/opt/prompt-library"
+NGINX_SITE = "/etc/nginx/sites-available/prompt-library"
+
+
+@dataclass
+class DrillHost:
+    """A running drill container and what it takes to run playbooks on it."""
+
+    name: str
+    root: Path
+    inventory: Path
+    artifacts: Path
+    podman_env: dict[str, str]
+    envvars: dict[str, str] = field(repr=False)
+
+    def sh(self, command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run a shell command in the container."""
+        return subprocess.run(
+            ["podman", "exec", self.name, "bash", "-c", command],
+            env=self.podman_env,
+            capture_output=True,
+            text=True,
+            check=check,
+        )
+
+    def run(self, playbook: str, extravars: dict | None = None, check: bool = False) -> RunResult:
+        """Run a playbook of the collection against this container."""
+        return run_playbook(
+            self.root / playbook,
+            self.inventory,
+            extravars,
+            procedure=Path(playbook).stem,
+            artifacts_root=self.artifacts,
+            check=check,
+            envvars=self.envvars,
+        )
+
+    def health(self, port: int = 80) -> dict:
+        """Return the application's /health answer, or an empty dict when it does not answer."""
+        result = self.sh(f"curl -fsS --max-time 5 http://127.0.0.1:{port}/health", check=False)
+        return json.loads(result.stdout) if result.returncode == 0 else {}
+
+    def fingerprint(self) -> str:
+        """Return a summary of everything a rollback could change on the host.
+
+        Covers the release folders and their identities, the .env and nginx
+        site contents, the databases, the helper services and the pm2
+        process statuses.
+        """
+        script = f"""
+            cd {APP_ROOT} && ls -a1 && cat */release.json
+            sha256sum {APP_ROOT}/.env* {NGINX_SITE}*
+            runuser -u postgres -- psql -XtAc 'SELECT datname FROM pg_database ORDER BY 1'
+            runuser -u postgres -- psql -XtA -d promptlib_production -c 'SELECT COUNT(*), md5(string_agg(body, ''|'' ORDER BY id)) FROM prompt_templates'
+            systemctl is-active template-cache-service template-analytics-service nginx || true
+            pm2 jlist 2>/dev/null | python3 -c 'import json,sys; t=sys.stdin.read(); print(sorted((p["name"], p["pm2_env"]["status"], p["pm2_env"]["pm_exec_path"]) for p in json.loads(t[t.index("["):])))'
+        """
+        return self.sh(script).stdout
