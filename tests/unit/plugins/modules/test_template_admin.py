@@ -48,12 +48,12 @@ class FakeAdminApi:
         self.health = {'validation': 'unhealthy', 'cache': 'healthy', 'analytics': 'disabled'}
         self.requests = []
         self.authorizations = []
-        # Set by a test to change how the server answers.
+        # Set by a test to change how the server responds.
         self.delay_seconds = 0
         self.override = None
 
     def handle(self, method, path, body):
-        """Return (status, JSON body) for one request, as the application answers it."""
+        """Return (status, JSON body) for one request, as the application would respond."""
         if self.override is not None:
             return self.override(method, path, body)
         routes = {
@@ -345,8 +345,8 @@ def test_component_health_subset(api):
 def test_list_returns_templates(api):
     result, _ = run(api, operation='list')
     assert result['count'] == 3
-    assert [template['name'] for template in result['templates']] == ['summarize-text', 'code-review',
-                                                                       'drill-custom-1']
+    names = [template['name'] for template in result['templates']]
+    assert names == ['summarize-text', 'code-review', 'drill-custom-1']
 
 
 def test_config_returns_flags(api):
