@@ -29,7 +29,7 @@ SLOW_SECONDS = 1.5
 EXPORTED_TEMPLATES = 8
 DEFAULT_TEMPLATES = 5
 # Long enough for the test to stop PostgreSQL while the stage waits.
-HALT_WAIT_SECONDS = 25
+HALT_WAIT_SECONDS = 40
 # Read the token inside the container, so it never appears in a command line here.
 TOKEN = f"$(sed -n 's/^ADMIN_TOKEN=//p' {APP_ROOT}/.env)"
 
