@@ -19,8 +19,11 @@ ADMIN_TOKEN := $(shell python3 -c 'import secrets; print(secrets.token_urlsafe(2
 endif
 export ADMIN_TOKEN
 
-DEBIAN_PACKAGES := podman runc debootstrap uidmap slirp4netns fuse-overlayfs \
-	postgresql postgresql-client nodejs npm curl
+# Each command the drills and tests need, and the Debian package that brings it.
+# Commands that are already on PATH (such as a newer Node.js) are left alone.
+REQUIRED_COMMANDS := podman:podman runc:runc debootstrap:debootstrap newuidmap:uidmap \
+	slirp4netns:slirp4netns fuse-overlayfs:fuse-overlayfs psql:postgresql-client \
+	postgres:postgresql node:nodejs npm:npm curl:curl
 
 .PHONY: help deps system-deps venv tools image drill test unit integration molecule lint clean
 
@@ -33,8 +36,8 @@ deps: system-deps venv tools image
 
 system-deps: .stamps/system-deps
 .stamps/system-deps:
-	@missing=""; for pkg in $(DEBIAN_PACKAGES); do \
-	  dpkg-query -W -f='$${Status}' $$pkg 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$pkg"; \
+	@missing=""; for pair in $(REQUIRED_COMMANDS); do \
+	  command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing Debian packages:$$missing"; \
