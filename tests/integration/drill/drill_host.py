@@ -12,6 +12,12 @@ from promptlib_rollback.runner import run_playbook
 
 APP_ROOT = "/opt/prompt-library"
 NGINX_SITE = "/etc/nginx/sites-available/prompt-library"
+# Prints (name, status, script) of each pm2 process; pm2 may print a banner before its JSON.
+PM2_SUMMARY = (
+    'import json,sys; t=sys.stdin.read(); '
+    'print(sorted((p["name"], p["pm2_env"]["status"], p["pm2_env"]["pm_exec_path"]) '
+    'for p in json.loads(t[t.index("["):])))'
+)
 
 
 @dataclass
@@ -65,6 +71,6 @@ class DrillHost:
             runuser -u postgres -- psql -XtAc 'SELECT datname FROM pg_database ORDER BY 1'
             runuser -u postgres -- psql -XtA -d promptlib_production -c 'SELECT COUNT(*), md5(string_agg(body, ''|'' ORDER BY id)) FROM prompt_templates'
             systemctl is-active template-cache-service template-analytics-service nginx || true
-            pm2 jlist 2>/dev/null | python3 -c 'import json,sys; t=sys.stdin.read(); print(sorted((p["name"], p["pm2_env"]["status"], p["pm2_env"]["pm_exec_path"]) for p in json.loads(t[t.index("["):])))'
+            pm2 jlist 2>/dev/null | python3 -c '{PM2_SUMMARY}'
         """
         return self.sh(script).stdout
