@@ -21,8 +21,13 @@ ADMIN_TOKEN := $(shell python3 -c 'import secrets; print(secrets.token_urlsafe(2
 endif
 export ADMIN_TOKEN
 
-DEBIAN_PACKAGES := podman runc debootstrap uidmap slirp4netns fuse-overlayfs \
-	postgresql postgresql-client nodejs npm curl shellcheck
+# Debian packages as package:command. A package is installed only when its
+# command is missing, because a command may come from another package: the
+# NodeSource nodejs package carries npm and conflicts with Debian's npm, and
+# postgresql-client-15 carries psql without the postgresql-client package.
+DEBIAN_PACKAGES := podman:podman runc:runc debootstrap:debootstrap uidmap:newuidmap \
+	slirp4netns:slirp4netns fuse-overlayfs:fuse-overlayfs postgresql:pg_ctlcluster \
+	postgresql-client:psql nodejs:node npm:npm curl:curl shellcheck:shellcheck
 
 .PHONY: help deps system-deps venv tools image drill test unit integration molecule lint sanity \
 	changelog ee clean
@@ -40,8 +45,8 @@ deps: system-deps venv tools image
 
 system-deps: .stamps/system-deps
 .stamps/system-deps: Makefile
-	@missing=""; for pkg in $(DEBIAN_PACKAGES); do \
-	  dpkg-query -W -f='$${Status}' $$pkg 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$pkg"; \
+	@missing=""; for entry in $(DEBIAN_PACKAGES); do \
+	  command -v $${entry#*:} >/dev/null 2>&1 || missing="$$missing $${entry%%:*}"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing Debian packages:$$missing"; \

@@ -12,6 +12,9 @@ from promptlib_rollback.runner import run_playbook
 
 APP_ROOT = "/opt/prompt-library"
 NGINX_SITE = "/etc/nginx/sites-available/prompt-library"
+# Row count and a digest of every template body. chr(124) is "|", so the query needs no quotes
+# inside the shell's single quotes.
+TEMPLATES_SUMMARY = "SELECT COUNT(*), md5(string_agg(body, chr(124) ORDER BY id)) FROM prompt_templates"
 # Prints (name, status, script) of each pm2 process; pm2 may print a banner before its JSON.
 PM2_SUMMARY = (
     'import json,sys; t=sys.stdin.read(); '
@@ -69,7 +72,7 @@ class DrillHost:
             cd {APP_ROOT} && ls -a1 && cat */release.json
             sha256sum {APP_ROOT}/.env* {NGINX_SITE}*
             runuser -u postgres -- psql -XtAc 'SELECT datname FROM pg_database ORDER BY 1'
-            runuser -u postgres -- psql -XtA -d promptlib_production -c 'SELECT COUNT(*), md5(string_agg(body, ''|'' ORDER BY id)) FROM prompt_templates'
+            runuser -u postgres -- psql -XtA -d promptlib_production -c '{TEMPLATES_SUMMARY}'
             systemctl is-active template-cache-service template-analytics-service nginx || true
             pm2 jlist 2>/dev/null | python3 -c '{PM2_SUMMARY}'
         """
