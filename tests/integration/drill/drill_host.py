@@ -15,7 +15,8 @@ NGINX_SITE = "/etc/nginx/sites-available/prompt-library"
 # Row count and a digest of every template body. chr(124) is "|", so the query needs no quotes
 # inside the shell's single quotes.
 TEMPLATES_SUMMARY = "SELECT COUNT(*), md5(string_agg(body, chr(124) ORDER BY id)) FROM prompt_templates"
-# Prints (name, status, script) of each pm2 process; pm2 may print a banner before its JSON.
+# Prints (name, status, script) of each pm2 process. The JSON starts at the first "[", because pm2
+# may print a banner first.
 PM2_SUMMARY = (
     'import json,sys; t=sys.stdin.read(); '
     'print(sorted((p["name"], p["pm2_env"]["status"], p["pm2_env"]["pm_exec_path"]) '
