@@ -170,7 +170,7 @@ def print_run_summary(result: RunResult, stream: TextIO, *, ttr_seconds: float |
     if result.error:
         rows.append(("Error", result.error))
     rows.append(("Artifacts", result.artifacts_dir))
-    width = max(len(label) for label, _ in rows) + 1
+    width = max(len(row[0]) for row in rows) + 1
     for label, value in rows:
         print(f"{label + ':':<{width}} {value}", file=stream)
 

@@ -12,13 +12,15 @@ from promptlib_rollback.runner import run_playbook
 
 APP_ROOT = "/opt/prompt-library"
 NGINX_SITE = "/etc/nginx/sites-available/prompt-library"
-
-# Prints (name, status, script path) of every pm2 process from `pm2 jlist`,
-# skipping the banner pm2 may print first.
-PM2_STATUS_SCRIPT = (
-    'import json, sys; text = sys.stdin.read(); '
+# Row count and a digest of every template body. chr(124) is "|", so the query needs no quotes
+# inside the shell's single quotes.
+TEMPLATES_SUMMARY = "SELECT COUNT(*), md5(string_agg(body, chr(124) ORDER BY id)) FROM prompt_templates"
+# Prints (name, status, script) of each pm2 process. The JSON starts at the first "[", because pm2
+# may print a banner first.
+PM2_SUMMARY = (
+    'import json,sys; t=sys.stdin.read(); '
     'print(sorted((p["name"], p["pm2_env"]["status"], p["pm2_env"]["pm_exec_path"]) '
-    'for p in json.loads(text[text.index("["):])))'
+    'for p in json.loads(t[t.index("["):])))'
 )
 
 
@@ -56,7 +58,7 @@ class DrillHost:
         )
 
     def health(self, port: int = 80) -> dict:
-        """Return the JSON body of /health, or an empty dict when the request fails."""
+        """Return the application's /health answer, or an empty dict when it does not answer."""
         result = self.sh(f"curl -fsS --max-time 5 http://127.0.0.1:{port}/health", check=False)
         return json.loads(result.stdout) if result.returncode == 0 else {}
 
@@ -71,9 +73,8 @@ class DrillHost:
             cd {APP_ROOT} && ls -a1 && cat */release.json
             sha256sum {APP_ROOT}/.env* {NGINX_SITE}*
             runuser -u postgres -- psql -XtAc 'SELECT datname FROM pg_database ORDER BY 1'
-            runuser -u postgres -- psql -XtA -d promptlib_production \\
-                -c 'SELECT COUNT(*), md5(string_agg(body, ''|'' ORDER BY id)) FROM prompt_templates'
+            runuser -u postgres -- psql -XtA -d promptlib_production -c '{TEMPLATES_SUMMARY}'
             systemctl is-active template-cache-service template-analytics-service nginx || true
-            pm2 jlist 2>/dev/null | python3 -c '{PM2_STATUS_SCRIPT}'
+            pm2 jlist 2>/dev/null | python3 -c '{PM2_SUMMARY}'
         """
         return self.sh(script).stdout

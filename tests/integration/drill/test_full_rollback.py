@@ -33,13 +33,12 @@ def test_missing_previous_release_refused(drill_host):
 
 
 def test_empty_previous_release_refused(drill_host):
-    drill_host.sh(f"mv {APP_ROOT}/previous-stable {APP_ROOT}/previous-stable.aside")
-    drill_host.sh(f"mkdir {APP_ROOT}/previous-stable")
+    drill_host.sh(f"mv {APP_ROOT}/previous-stable {APP_ROOT}/previous-stable.aside && mkdir {APP_ROOT}/previous-stable")
     try:
         assert_refused_unchanged(drill_host, "previous-stable")
     finally:
-        drill_host.sh(f"rmdir {APP_ROOT}/previous-stable")
-        drill_host.sh(f"mv {APP_ROOT}/previous-stable.aside {APP_ROOT}/previous-stable")
+        drill_host.sh(f"rmdir {APP_ROOT}/previous-stable"
+                      f" && mv {APP_ROOT}/previous-stable.aside {APP_ROOT}/previous-stable")
 
 
 def test_truncated_backup_refused(drill_host):

@@ -154,7 +154,7 @@ def test_run_exit_code_from_outcome(fake_run_procedure, outcome, code):
 
 def test_run_json_is_one_object(fake_run_procedure):
     fake_run_procedure("failed")
-    _, output = run_main(["run", "full", "-i", "hosts.yml", "--json"])
+    output = run_main(["run", "full", "-i", "hosts.yml", "--json"])[1]
     data = json.loads(output)
     assert data["failed_step"]["task"] == "Start pm2"
     assert data["artifacts_dir"].endswith("20250101T120000Z-1a2b3c4d")
@@ -186,7 +186,7 @@ def test_run_human_output(fake_run_procedure):
 
 def test_run_human_success_shows_recovery_time(fake_run_procedure):
     fake_run_procedure("succeeded")
-    _, output = run_main(["run", "full", "-i", "hosts.yml"])
+    output = run_main(["run", "full", "-i", "hosts.yml"])[1]
     assert "Time to recover: 42.0s" in output
 
 

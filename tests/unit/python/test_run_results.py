@@ -56,7 +56,7 @@ def test_run_id_uses_utc():
 
 
 def test_run_ids_differ():
-    assert len({new_run_id() for _ in range(50)}) == 50
+    assert len({new_run_id() for _attempt in range(50)}) == 50
 
 
 def test_run_result_json_round_trip():
