@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from promptlib_rollback import cli
+from promptlib_rollback import api, cli
 from promptlib_rollback.errors import ConfigurationError, DrillError, RollbackError
-from promptlib_rollback.results import DrillResult, RunResult, StepResult
+from promptlib_rollback.results import DrillResult, RunResult, StepEvent, StepResult
 
 
 def make_step(status: str) -> StepResult:
@@ -42,6 +42,19 @@ def make_run(outcome: str) -> RunResult:
     )
 
 
+def finished_event(result: RunResult, step: StepResult) -> StepEvent:
+    return StepEvent(
+        kind="step_finished",
+        run_id=result.run_id,
+        procedure=result.procedure,
+        host=step.host,
+        role=step.role,
+        task=step.task,
+        elapsed_seconds=1.0,
+        step=step,
+    )
+
+
 def run_main(argv: list[str]) -> tuple[int, str]:
     stdout = io.StringIO()
     code = cli.main(argv, stdout=stdout)
@@ -58,12 +71,12 @@ def fake_run_procedure(monkeypatch):
             if error is not None:
                 raise error
             result = make_run(outcome)
-            if options.get("event_callback"):
+            if options.get("on_event"):
                 for step in result.steps:
-                    options["event_callback"](step)
+                    options["on_event"](finished_event(result, step))
             return result
 
-        monkeypatch.setattr(cli, "run_procedure", fake)
+        monkeypatch.setattr(api, "run", fake)
         return calls
 
     return install
@@ -169,7 +182,8 @@ def test_run_passes_options(fake_run_procedure):
     assert call["extravars"] == {"release": "1.4.2"}
     assert call["check"] is True
     assert call["verbosity"] == 1
-    assert call["event_callback"] is None
+    assert call["keep_runs"] is None
+    assert call["artifacts_root"] is None
 
 
 def test_run_human_output(fake_run_procedure):
@@ -222,7 +236,7 @@ def test_drill_json_output(monkeypatch):
             artifacts_dir="/tmp/artifacts/drill",
         )
 
-    monkeypatch.setattr(cli, "run_drill", fake_drill)
+    monkeypatch.setattr(api, "run_drill", fake_drill)
     exit_code, output = run_main(["drill", "app-failure", "--json"])
     data = json.loads(output)
     assert exit_code == 0
@@ -239,7 +253,7 @@ def test_drill_setup_error(monkeypatch):
     def fake_drill(scenario, **options):
         raise DrillError("Drill setup ended with outcome failed", run=setup, artifacts_dir="/tmp/artifacts/drill")
 
-    monkeypatch.setattr(cli, "run_drill", fake_drill)
+    monkeypatch.setattr(api, "run_drill", fake_drill)
     exit_code, output = run_main(["drill", "app-failure", "--json"])
     data = json.loads(output)
     assert exit_code == 1
