@@ -22,11 +22,11 @@ export ADMIN_TOKEN
 DEBIAN_PACKAGES := podman runc debootstrap uidmap slirp4netns fuse-overlayfs \
 	postgresql postgresql-client nodejs npm curl
 
-.PHONY: help deps system-deps venv tools image drill test unit integration molecule lint clean
+.PHONY: help deps system-deps venv tools image drill test unit typecheck integration molecule lint clean
 
 help:
 	@echo "make drill   run the app-failure drill against a fresh drill container"
-	@echo "make test    run unit, integration and molecule tests"
+	@echo "make test    type-check the Python package, run unit, integration and molecule tests"
 	@echo "make deps    install Debian packages, .venv, pm2 and the drill image"
 
 deps: system-deps venv tools image
@@ -65,6 +65,9 @@ drill: deps
 unit: venv
 	$(BIN)/pytest tests/unit
 
+typecheck: venv
+	$(BIN)/mypy --config-file python/pyproject.toml
+
 integration: deps
 	$(BIN)/pytest tests/integration
 
@@ -72,6 +75,7 @@ molecule: deps
 	$(BIN)/molecule test -s app-failure
 
 test: deps
+	$(BIN)/mypy --config-file python/pyproject.toml
 	$(BIN)/pytest tests
 	$(BIN)/molecule test -s app-failure
 

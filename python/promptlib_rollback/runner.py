@@ -40,6 +40,8 @@ OUTPUT_TAIL_LINES = 15
 # How often ansible-runner checks for a cancel request, in seconds. It is
 # ansible-runner's pexpect_timeout setting (default 5).
 CANCEL_POLL_SECONDS = 1
+# How soon a cancel request reaches the cancel gate, in seconds.
+CANCEL_WATCH_SECONDS = 0.1
 # The cancel gate callback plugin, and the files and variables it reads.
 CANCEL_PLUGIN_DIR = Path(__file__).resolve().parent / "ansible_plugins" / "callback"
 CANCEL_FILENAME = "cancel-requested"
@@ -205,9 +207,35 @@ class Cancellation:
             return True
         if not self.cancel_event.is_set():
             return False
+        self._write_cancel_file()
+        return self.stopped_file.exists()
+
+    def _write_cancel_file(self) -> None:
         if not self.cancel_file.exists():
             self.cancel_file.touch()
-        return self.stopped_file.exists()
+
+    @contextlib.contextmanager
+    def watching(self) -> Iterator[None]:
+        """Write the cancel file within CANCEL_WATCH_SECONDS of a cancel request while the block runs.
+
+        ansible-runner polls :meth:`should_stop` only about every second, and
+        a task that ends in that second would otherwise let the next one start.
+        """
+        done = threading.Event()
+
+        def watch() -> None:
+            while not done.is_set():
+                if self.cancel_event.wait(CANCEL_WATCH_SECONDS):
+                    self._write_cancel_file()
+                    return
+
+        watcher = threading.Thread(target=watch, name="promptlib-rollback-cancel-watch", daemon=True)
+        watcher.start()
+        try:
+            yield
+        finally:
+            done.set()
+            watcher.join()
 
     def held_task(self) -> tuple[str, str | None] | None:
         """Return the task and role the cancel gate held the run before, or None."""
@@ -352,6 +380,18 @@ class StepEventAdapter:
         )
 
 
+def _write_runner_settings(run_dir: Path) -> None:
+    """Write ansible-runner's settings file, which sets how often it checks for a cancel request.
+
+    NOTE: ansible-runner 2.4 drops the ``settings`` argument of run() when
+    ``env/settings`` is missing, which it always is with suppress_env_files,
+    so the file is written here. It contains no secret.
+    """
+    env_dir = run_dir / "env"
+    env_dir.mkdir(mode=0o700, exist_ok=True)
+    (env_dir / "settings").write_text(json.dumps({"pexpect_timeout": CANCEL_POLL_SECONDS}) + "\n", encoding="utf-8")
+
+
 def execute_run(
     prepared: PreparedRun,
     *,
@@ -398,8 +438,9 @@ def execute_run(
                        runner_status=CANCELED_RUNNER_STATUS)
 
     envvars = {**prepared.envvars, **cancellation.envvars(prepared.envvars)}
+    _write_runner_settings(run_dir)
     try:
-        with _cancel_on_signals(cancellation) as caught:
+        with _cancel_on_signals(cancellation) as caught, cancellation.watching():
             runner = ansible_runner.run(
                 private_data_dir=str(run_dir),
                 artifact_dir=str(prepared.artifacts_base),
@@ -413,7 +454,6 @@ def execute_run(
                 quiet=True,
                 # Keep envvars (which may carry ADMIN_TOKEN) out of <run_dir>/env/.
                 suppress_env_files=True,
-                settings={"pexpect_timeout": CANCEL_POLL_SECONDS},
                 event_handler=collector.handle,
                 status_handler=redact_when_running,
                 cancel_callback=cancellation.should_stop,
