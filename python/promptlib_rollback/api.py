@@ -125,7 +125,7 @@ def run(
 
     ``on_event`` receives a StepEvent when a task starts and when it
     finishes on a host. Setting ``cancel_event`` lets the task in progress
-    finish and stops the run before its next task; setting ``force_event``
+    finish and stops the run before its next task. Setting ``force_event``
     stops it at once, even in the middle of a task. In the main thread a
     first SIGINT or SIGTERM acts as ``cancel_event`` and a second one as
     ``force_event``. A cancelled run has the outcome ``cancelled``.

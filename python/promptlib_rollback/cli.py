@@ -48,7 +48,7 @@ LOG_HANDLER_NAME = "promptlib-rollback-cli"
 EPILOG = f"""\
 exit codes:
   0  the rollback succeeded and every host reported completion; for decide,
-     diagnose and report: the command printed its answer
+     diagnose and report: the command printed its result
   1  the rollback failed, or a drill could not be set up, or the command could
      not be carried out (for example its module is missing)
   2  usage error: invalid arguments, unknown procedure, scenario or run id,
@@ -296,7 +296,7 @@ def print_mapping(data: dict[str, Any], stream: TextIO) -> None:
 
 
 def print_answer(value: Any, stream: TextIO, *, as_json: bool) -> None:
-    """Print the answer of decide, diagnose or report: JSON, its Markdown or text form, or its fields."""
+    """Print the result of decide, diagnose or report: JSON, its Markdown or text form, or its fields."""
     if as_json:
         print_json(api.as_dict(value), stream)
         return

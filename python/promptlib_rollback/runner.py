@@ -40,7 +40,7 @@ OUTPUT_TAIL_LINES = 15
 # How often ansible-runner checks for a cancel request, in seconds. It is
 # ansible-runner's pexpect_timeout setting (default 5).
 CANCEL_POLL_SECONDS = 1
-# How soon a cancel request reaches the cancel gate, in seconds.
+# Maximum delay between a cancel request and the cancel file the gate reads, in seconds.
 CANCEL_WATCH_SECONDS = 0.1
 # The cancel gate callback plugin, and the files and variables it reads.
 CANCEL_PLUGIN_DIR = Path(__file__).resolve().parent / "ansible_plugins" / "callback"
@@ -172,10 +172,10 @@ def read_output_tail(run_dir: Path, lines: int = OUTPUT_TAIL_LINES) -> str:
 class Cancellation:
     """The cancel state of one run and the files that tell the cancel gate about it.
 
-    A cancel (``cancel_event``) holds the run before its next task: the
+    A cancel (``cancel_event``) pauses the run before its next task. The
     ``promptlib_rollback_cancel`` callback plugin sees ``cancel_file``, writes
-    the held task to ``stopped_file`` and waits, and then ansible-runner kills
-    ansible-playbook. A forced cancel (``force_event``) kills it at once, even
+    the paused task to ``stopped_file`` and waits, and then ansible-runner
+    kills ansible-playbook. A forced cancel (``force_event``) kills it at once, even
     in the middle of a task.
     """
 
@@ -238,7 +238,7 @@ class Cancellation:
             watcher.join()
 
     def held_task(self) -> tuple[str, str | None] | None:
-        """Return the task and role the cancel gate held the run before, or None."""
+        """Return the task and role before which the cancel gate paused the run, or None."""
         try:
             record = json.loads(self.stopped_file.read_text(encoding="utf-8"))
         except (OSError, ValueError):

@@ -1,6 +1,6 @@
 # Copyright: contributors to promptlib.rollback
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Stop a playbook run between two tasks when the Python wrapper asks for it.
+"""Stop a playbook run between two tasks when the Python wrapper requests it.
 
 The promptlib_rollback wrapper loads this plugin through
 ANSIBLE_CALLBACK_PLUGINS for every run it starts. It is not part of the
@@ -62,7 +62,7 @@ class CallbackModule(CallbackBase):
         while True:
             time.sleep(POLL_SECONDS)
             if os.getppid() != self._parent_pid:
-                # The wrapper died and nobody will end this run.
+                # The wrapper died, so no process will end this run.
                 os._exit(ORPHANED_EXIT_STATUS)
 
     def v2_playbook_on_task_start(self, task: Any, is_conditional: bool) -> None:
