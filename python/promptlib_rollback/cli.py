@@ -10,6 +10,7 @@ import json
 import logging
 import re
 import sys
+import textwrap
 import threading
 from collections.abc import Sequence
 from types import MappingProxyType
@@ -44,6 +45,7 @@ EXIT_CODES = MappingProxyType(
     }
 )
 LOG_HANDLER_NAME = "promptlib-rollback-cli"
+DESCRIPTION_WIDTH = 79
 
 EPILOG = f"""\
 exit codes:
@@ -104,7 +106,8 @@ def _subparser(
         name,
         parents=parents,
         help=summary,
-        description=description,
+        # The raw formatter keeps the epilog's layout, so the description is wrapped here.
+        description=textwrap.fill(description, width=DESCRIPTION_WIDTH),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -16,7 +16,7 @@ import pytest
 
 import promptlib_rollback
 from promptlib_rollback import api
-from promptlib_rollback.errors import ConfigurationError, FeatureUnavailableError
+from promptlib_rollback.errors import ConfigurationError, FeatureUnavailableError, RollbackError
 
 LOCAL_INVENTORY = {"all": {"hosts": {"localhost": {"ansible_connection": "local"}}}}
 
@@ -181,3 +181,35 @@ def test_as_dict_rejects_other_values():
     with pytest.raises(TypeError) as raised:
         api.as_dict(42)
     assert "int has no JSON form" in str(raised.value)
+
+
+def test_handle_reraises_start_error(monkeypatch, tmp_path):
+    def cannot_start(prepared, **options):
+        raise RollbackError("ansible-runner could not run the playbook")
+
+    monkeypatch.setattr(api, "execute_run", cannot_start)
+    handle = api.start("full", LOCAL_INVENTORY, artifacts_root=tmp_path)
+    with pytest.raises(RollbackError) as raised:
+        handle.wait(10)
+    assert "could not run" in str(raised.value)
+    assert handle.done()
+    assert handle.result is None
+    assert handle.cancel() is False
+
+
+def test_handle_passes_cancel_events(monkeypatch, tmp_path):
+    received = {}
+
+    def fake_execute(prepared, **options):
+        received.update(options)
+        options["cancel_event"].wait(10)
+        return "result"
+
+    monkeypatch.setattr(api, "execute_run", fake_execute)
+    handle = api.start("full", LOCAL_INVENTORY, artifacts_root=tmp_path)
+    assert handle.run_id in repr(handle)
+    assert handle.cancel(force=True) is True
+    assert handle.wait(10) == "result"
+    assert received["cancel_event"].is_set()
+    assert received["force_event"].is_set()
+    assert handle.artifacts_dir == str(tmp_path / handle.run_id)
