@@ -175,8 +175,8 @@ class Cancellation:
     A cancel (``cancel_event``) pauses the run before its next task. The
     ``promptlib_rollback_cancel`` callback plugin sees ``cancel_file``, writes
     the paused task to ``stopped_file`` and waits, and then ansible-runner
-    kills ansible-playbook. A forced cancel (``force_event``) kills it at once, even
-    in the middle of a task.
+    kills ansible-playbook. A forced cancel (``force_event``) kills it at
+    once, even in the middle of a task.
     """
 
     def __init__(
@@ -437,7 +437,9 @@ def execute_run(
         return _finish(prepared, collector, cancellation, started_at, clock_start, rc=None,
                        runner_status=CANCELED_RUNNER_STATUS)
 
-    envvars = {**prepared.envvars, **cancellation.envvars(prepared.envvars)}
+    # ansible-runner starts ansible-playbook with os.environ updated by envvars.
+    inherited = {**os.environ, **prepared.envvars}
+    envvars = {**prepared.envvars, **cancellation.envvars(inherited)}
     _write_runner_settings(run_dir)
     try:
         with _cancel_on_signals(cancellation) as caught, cancellation.watching():
