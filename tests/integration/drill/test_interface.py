@@ -98,7 +98,27 @@ def start_and_cancel(host: DrillHost, cancel_when) -> api.RunHandle:
     return handle
 
 
+def wait_for_pm2_errored(host: DrillHost, timeout: float = 180.0) -> None:
+    """Wait until pm2 gives up restarting the release that will not start.
+
+    Until then the process status changes on its own between two fingerprints.
+    """
+    script = (
+        "pm2 jlist 2>/dev/null | python3 -c 'import json,sys; t=sys.stdin.read(); "
+        "print(sorted({p[\"pm2_env\"][\"status\"] for p in json.loads(t[t.index(\"[\"):])}))'"
+    )
+    deadline = time.monotonic() + timeout
+    statuses = ""
+    while time.monotonic() < deadline:
+        statuses = host.sh(script, check=False).stdout.strip()
+        if statuses == "['errored']":
+            return
+        time.sleep(2)
+    raise AssertionError(f"pm2 still reports {statuses} after {timeout:g}s")
+
+
 def test_cancel_in_preflight_changes_nothing(drill_host):
+    wait_for_pm2_errored(drill_host)
     before = drill_host.fingerprint()
     handle = start_and_cancel(drill_host, lambda event: event.kind == "step_finished" and event.role == "preflight")
     result = handle.wait(RUN_TIMEOUT_SECONDS)
