@@ -29,12 +29,12 @@ DEBIAN_PACKAGES := podman:podman runc:runc debootstrap:debootstrap uidmap:newuid
 	slirp4netns:slirp4netns fuse-overlayfs:fuse-overlayfs postgresql:pg_ctlcluster \
 	postgresql-client:psql nodejs:node npm:npm curl:curl shellcheck:shellcheck
 
-.PHONY: help deps system-deps venv tools image drill test unit integration molecule lint sanity \
-	changelog ee clean
+.PHONY: help deps system-deps venv tools image drill test unit typecheck integration molecule lint \
+	sanity changelog ee clean
 
 help:
 	@echo "make drill   run the app-failure drill against a fresh drill container"
-	@echo "make test    run lint, sanity, unit, integration and molecule tests"
+	@echo "make test    run lint, sanity, mypy, unit, integration and molecule tests"
 	@echo "make lint    run ansible-lint (production profile) and flake8"
 	@echo "make sanity  run ansible-test sanity on the built collection (about 1 to 3 minutes)"
 	@echo "make changelog  lint the changelog fragments and regenerate CHANGELOG.rst"
@@ -77,6 +77,9 @@ drill: deps
 unit: venv
 	$(BIN)/pytest tests/unit
 
+typecheck: venv
+	$(BIN)/mypy --config-file python/pyproject.toml
+
 integration: deps
 	$(BIN)/pytest tests/integration
 
@@ -84,6 +87,7 @@ molecule: deps
 	$(BIN)/molecule test -s app-failure
 
 test: deps lint sanity
+	$(BIN)/mypy --config-file python/pyproject.toml
 	$(BIN)/pytest tests
 	$(BIN)/molecule test -s app-failure
 

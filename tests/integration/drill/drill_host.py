@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +24,15 @@ PM2_SUMMARY = (
     'print(sorted((p["name"], p["pm2_env"]["status"], p["pm2_env"]["pm_exec_path"]) '
     'for p in json.loads(t[t.index("["):])))'
 )
+
+# Test containers are named <prefix><random hex>. Engineers who share a
+# machine set their own prefix, so that each removes only their containers.
+CONTAINER_PREFIX = os.environ.get("PROMPTLIB_TEST_CONTAINER_PREFIX", "promptlib-test-")
+
+
+def new_container_name() -> str:
+    """Return a new container name with the configured prefix."""
+    return f"{CONTAINER_PREFIX}{secrets.token_hex(3)}"
 
 
 @dataclass

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 
 import pytest
 
-from promptlib_rollback import cli
+from promptlib_rollback import api, cli
 from promptlib_rollback.errors import ConfigurationError, DrillError, RollbackError
-from promptlib_rollback.results import DrillResult, RunResult, StepResult
+from promptlib_rollback.results import DrillResult, RunResult, StepEvent, StepResult
 
 
 def make_step(status: str) -> StepResult:
@@ -42,6 +43,19 @@ def make_run(outcome: str) -> RunResult:
     )
 
 
+def finished_event(result: RunResult, step: StepResult) -> StepEvent:
+    return StepEvent(
+        kind="step_finished",
+        run_id=result.run_id,
+        procedure=result.procedure,
+        host=step.host,
+        role=step.role,
+        task=step.task,
+        elapsed_seconds=1.0,
+        step=step,
+    )
+
+
 def run_main(argv: list[str]) -> tuple[int, str]:
     stdout = io.StringIO()
     code = cli.main(argv, stdout=stdout)
@@ -58,12 +72,12 @@ def fake_run_procedure(monkeypatch):
             if error is not None:
                 raise error
             result = make_run(outcome)
-            if options.get("event_callback"):
+            if options.get("on_event"):
                 for step in result.steps:
-                    options["event_callback"](step)
+                    options["on_event"](finished_event(result, step))
             return result
 
-        monkeypatch.setattr(cli, "run_procedure", fake)
+        monkeypatch.setattr(api, "run", fake)
         return calls
 
     return install
@@ -169,7 +183,8 @@ def test_run_passes_options(fake_run_procedure):
     assert call["extravars"] == {"release": "1.4.2"}
     assert call["check"] is True
     assert call["verbosity"] == 1
-    assert call["event_callback"] is None
+    assert call["keep_runs"] is None
+    assert call["artifacts_root"] is None
 
 
 def test_run_human_output(fake_run_procedure):
@@ -222,7 +237,7 @@ def test_drill_json_output(monkeypatch):
             artifacts_dir="/tmp/artifacts/drill",
         )
 
-    monkeypatch.setattr(cli, "run_drill", fake_drill)
+    monkeypatch.setattr(api, "run_drill", fake_drill)
     exit_code, output = run_main(["drill", "app-failure", "--json"])
     data = json.loads(output)
     assert exit_code == 0
@@ -239,7 +254,7 @@ def test_drill_setup_error(monkeypatch):
     def fake_drill(scenario, **options):
         raise DrillError("Drill setup ended with outcome failed", run=setup, artifacts_dir="/tmp/artifacts/drill")
 
-    monkeypatch.setattr(cli, "run_drill", fake_drill)
+    monkeypatch.setattr(api, "run_drill", fake_drill)
     exit_code, output = run_main(["drill", "app-failure", "--json"])
     data = json.loads(output)
     assert exit_code == 1
@@ -247,3 +262,148 @@ def test_drill_setup_error(monkeypatch):
     assert data["ttr_seconds"] is None
     assert data["steps"][1]["status"] == "failed"
     assert data["artifacts_dir"] == "/tmp/artifacts/drill"
+
+
+def test_cancelled_exit_code(fake_run_procedure):
+    fake_run_procedure("cancelled")
+    exit_code, output = run_main(["run", "full", "-i", "hosts.yml", "--json"])
+    assert exit_code == 5
+    assert json.loads(output)["outcome"] == "cancelled"
+
+
+def test_exit_codes_distinct():
+    codes = [*cli.EXIT_CODES.values(), cli.EXIT_USAGE, cli.EXIT_INTERRUPTED]
+    assert len(set(codes)) == len(codes)
+    assert set(cli.EXIT_CODES) == set(api.OUTCOMES)
+
+
+def test_run_human_cancelled_summary(fake_run_procedure, monkeypatch):
+    def cancelled(procedure, inventory, extravars=None, **options):
+        result = make_run("cancelled")
+        result.cancelled_step = make_step("cancelled")
+        result.cancelled_step.message = "The run was cancelled before this task started on web1."
+        return result
+
+    monkeypatch.setattr(api, "run", cancelled)
+    exit_code, output = run_main(["run", "full", "-i", "hosts.yml"])
+    assert exit_code == 5
+    assert "Outcome:" in output
+    assert "Cancelled at:" in output
+    assert "web1  switch : Start pm2: The run was cancelled before this task started on web1." in output
+
+
+def test_run_passes_keep_runs(fake_run_procedure):
+    calls = fake_run_procedure()
+    run_main(["run", "full", "-i", "a.yml", "--keep-runs", "3", "--artifacts-dir", "/tmp/out", "--json"])
+    assert calls[0]["keep_runs"] == 3
+    assert calls[0]["artifacts_root"] == "/tmp/out"
+
+
+@pytest.mark.parametrize("value", ["-1", "many"])
+def test_keep_runs_invalid(value, capsys):
+    with pytest.raises(SystemExit) as raised:
+        cli.main(["run", "full", "-i", "a.yml", "--keep-runs", value])
+    assert raised.value.code == 2
+    assert value in capsys.readouterr().err
+
+
+def test_every_option_has_help():
+    parser = cli.build_parser()
+    subparsers = next(action for action in parser._actions if action.dest == "command")
+    assert set(subparsers.choices) == {"run", "drill", "decide", "diagnose", "report"}
+    for name, subparser in subparsers.choices.items():
+        for action in subparser._actions:
+            assert action.help, f"{name} {action.option_strings or action.dest} has no help"
+
+
+def test_keep_runs_help_names_unit(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["run", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "number of run folders kept" in help_text
+    assert "0 keeps all" in help_text
+
+
+def test_help_lists_cancelled_exit_code(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["drill", "--help"])
+    assert "5  the run was cancelled" in capsys.readouterr().out
+
+
+def test_decide_json(monkeypatch):
+    monkeypatch.setattr(api, "decide", lambda issue_type: {"issue_type": issue_type, "severity": "Critical"})
+    exit_code, output = run_main(["decide", "application-wont-start", "--json"])
+    assert exit_code == 0
+    assert json.loads(output) == {"issue_type": "application-wont-start", "severity": "Critical"}
+
+
+def test_decide_text(monkeypatch):
+    monkeypatch.setattr(api, "decide", lambda issue_type: {"issue_type": issue_type, "max_decision_minutes": 5})
+    exit_code, output = run_main(["decide", "application-wont-start"])
+    assert exit_code == 0
+    assert output.splitlines() == ["issue_type:           application-wont-start", "max_decision_minutes: 5"]
+
+
+def test_decide_unknown_issue_exit_2(capsys):
+    with pytest.raises(SystemExit) as raised:
+        cli.main(["decide", "disk-full"])
+    assert raised.value.code == 2
+
+
+def test_decide_missing_module_exit_1(monkeypatch):
+    monkeypatch.setitem(sys.modules, "promptlib_rollback.decision", None)
+    exit_code, output = run_main(["decide", "cache-failures", "--json"])
+    assert exit_code == 1
+    data = json.loads(output)
+    assert data["outcome"] == "error"
+    assert "promptlib_rollback.decision" in data["error"]
+
+
+def test_diagnose_passes_options(monkeypatch):
+    calls = []
+
+    def fake(inventory, **options):
+        calls.append((inventory, options))
+        return {"issue_type": "application-wont-start"}
+
+    monkeypatch.setattr(api, "diagnose", fake)
+    exit_code, output = run_main(["diagnose", "-i", "hosts.yml", "-e", "baseline_ms=120", "--json"])
+    assert exit_code == 0
+    assert json.loads(output) == {"issue_type": "application-wont-start"}
+    assert calls == [("hosts.yml", {"extravars": {"baseline_ms": "120"}, "artifacts_root": None})]
+
+
+class MarkdownReport:
+    def to_markdown(self):
+        return "# Rollback report\n\nOutcome: succeeded\n"
+
+    def to_dict(self):
+        return {"outcome": "succeeded"}
+
+
+def test_report_markdown_and_json(monkeypatch):
+    monkeypatch.setattr(api, "load_report", lambda run_id, **options: MarkdownReport())
+    exit_code, output = run_main(["report", "20250101T120000Z-1a2b3c4d"])
+    assert exit_code == 0
+    assert output == "# Rollback report\n\nOutcome: succeeded\n"
+    _, output = run_main(["report", "20250101T120000Z-1a2b3c4d", "--json"])
+    assert json.loads(output) == {"outcome": "succeeded"}
+
+
+def test_report_stored_result(tmp_path):
+    result = make_run("failed")
+    folder = tmp_path / result.run_id
+    folder.mkdir()
+    (folder / "result.json").write_text(result.to_json())
+    exit_code, output = run_main(["report", result.run_id, "--result", "--json", "--artifacts-dir", str(tmp_path)])
+    assert exit_code == 0
+    assert RunResult.from_dict(json.loads(output)) == result
+    exit_code, output = run_main(["report", result.run_id, "--result", "--artifacts-dir", str(tmp_path)])
+    assert "Failed step:" in output
+
+
+def test_report_unknown_run_exit_2(tmp_path, capsys):
+    exit_code, output = run_main(["report", "20250101T120000Z-00000000", "--result", "--artifacts-dir", str(tmp_path)])
+    assert exit_code == 2
+    assert output == ""
+    assert "20250101T120000Z-00000000 was not found" in capsys.readouterr().err
