@@ -1,4 +1,4 @@
-"""Command line interface: ``promptlib-rollback run`` and ``promptlib-rollback drill``."""
+"""Command line interface: ``promptlib-rollback run|drill|decide|diagnose|report``."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from typing import Any, TextIO
 from . import __version__
 from .drill import SCENARIOS, run_drill
 from .errors import ConfigurationError, DrillError, RollbackError
+from .incident_cli import add_commands as add_incident_commands
 from .procedures import PROCEDURES
 from .results import DrillResult, RunResult, StepResult
 from .runner import run_procedure
@@ -127,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     drill.add_argument("scenario", metavar="SCENARIO", choices=sorted(SCENARIOS), help="one of: %(choices)s")
     drill.add_argument("--keep", action="store_true", help="keep the container after the drill for inspection")
     drill.add_argument("--rebuild-image", action="store_true", help="rebuild the drill image even when it is current")
+    parser.set_defaults(incident_handlers=add_incident_commands(commands, common, parse_extravar))
     return parser
 
 
@@ -258,7 +260,7 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int
     stdout = stdout or sys.stdout
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose)
-    handlers = {"run": command_run, "drill": command_drill}
+    handlers = {"run": command_run, "drill": command_drill, **args.incident_handlers}
     try:
         return handlers[args.command](args, stdout)
     except ConfigurationError as exc:

@@ -24,6 +24,7 @@ from .errors import ConfigurationError, RollbackError
 from .events import RunEventCollector, StepCallback
 from .paths import default_artifacts_root, find_collection_root
 from .procedures import procedure_playbook
+from .report import write_report_quietly
 from .results import RunResult, format_utc
 
 logger = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ OUTPUT_TAIL_LINES = 15
 # Environment variable names whose values must not stay in ansible-runner's
 # `command` artifact, which records the whole job environment.
 SECRET_ENV_NAME = re.compile(
-    r"TOKEN|PASSWORD|PASSWD|PASSPHRASE|SECRET|CREDENTIAL|(^|_)API_?KEY$|(^|_)KEY$",
+    r"TOKEN|PASSWORD|PASSWD|PASSPHRASE|SECRET|CREDENTIAL|WEBHOOK|(^|_)API_?KEY$|(^|_)KEY$",
     re.IGNORECASE,
 )
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -272,6 +273,7 @@ def run_playbook(
         error=error,
     )
     (run_dir / RESULT_FILENAME).write_text(result.to_json() + "\n", encoding="utf-8")
+    write_report_quietly(result)
     logger.info("Finished %s run %s: %s in %.1fs", label, run_id, result.outcome, duration)
     return result
 

@@ -98,7 +98,7 @@ def test_parse_drill_arguments():
     [
         [],
         ["run", "full"],
-        ["run", "partial", "-i", "hosts.yml"],
+        ["run", "no-such-procedure", "-i", "hosts.yml"],
         ["run", "full", "-i", "hosts.yml", "-e", "novalue"],
         ["run", "full", "-i", "hosts.yml", "-e", "=value"],
         ["run", "full", "-i", "hosts.yml", "-e", "admin_token=abc"],
