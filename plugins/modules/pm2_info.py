@@ -74,7 +74,7 @@ processes:
     cwd: {description: Working directory., type: str, sample: /opt/prompt-library/current}
     memory_bytes: {description: Resident memory in bytes at pm2's last sample., type: int, sample: 52428800}
     started_at:
-      description: When pm2 last started the process, UTC ISO 8601, or null when pm2 does not say.
+      description: When pm2 last started the process, UTC ISO 8601, or null when pm2 does not report it.
       type: str
       sample: "2025-01-01T12:00:00Z"
     out_log: {description: Path of the process's stdout log., type: str, sample: /root/.pm2/logs/prompt-library-out.log}

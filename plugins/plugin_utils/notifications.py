@@ -7,11 +7,11 @@
 Pure functions without Ansible imports, so the callback plugin
 promptlib.rollback.notify stays small and these can be unit tested alone.
 
-A notification context is a dict with the keys ``event`` (start, progress or end),
+A notification context is a dict. Its keys are ``event`` (start, progress or end),
 ``run_id``, ``playbook``, ``procedure``, ``decision`` (a decision matrix row or None),
-``hosts``, ``started_at`` and ``sent_at`` (datetimes in UTC), ``eta`` (text),
-``progress`` (current_task, tasks_done, changed, failed_hosts), ``outcome`` and
-``outcome_detail`` (end only), ``approval`` (or None) and ``customer_notice``
+``hosts``, ``started_at`` and ``sent_at`` (datetimes in UTC), ``eta`` (text) and
+``progress`` (current_task, tasks_done, changed, failed_hosts). It also has ``outcome``
+and ``outcome_detail`` (end only), ``approval`` (or None) and ``customer_notice``
 (subject and body, or None).
 """
 
@@ -59,7 +59,7 @@ def _check_url(where: str, spec: dict, environ: t.Mapping[str, str]) -> tuple[st
     if not url:
         return None, ['%s has no url or url_env' % where]
     if not str(url).startswith(('http://', 'https://')):
-        # The URL may carry a secret, so only its scheme is quoted.
+        # The URL may carry a secret, so the message leaves it out.
         return None, ['%s has a URL that does not start with http:// or https://' % where]
     return str(url), []
 

@@ -34,7 +34,7 @@ def add_commands(commands: Any, common: argparse.ArgumentParser, parse_extravar:
         "decide",
         parents=[common],
         help="show the decision matrix row for an issue type",
-        description="Show what the decision matrix says for an issue type: severity, rollback type, decision time, "
+        description="Show the decision matrix row for an issue type: severity, rollback type, decision time, "
         "playbook and who may decide it. Without ISSUE_TYPE, show every row.",
     )
     decide_parser.add_argument("issue_type", metavar="ISSUE_TYPE", nargs="?", help="for example application-wont-start")

@@ -70,8 +70,8 @@ def measure_downtime(result: RunResult, host: str, checks: list[Mapping[str, Any
 
     It starts at the first changed step of the stop_services or service_restart
     role and ends at the end of the health wait after it. ``recovered`` is whether
-    the matching validation check passed; when it did not, the downtime runs to
-    the end of the run and is at least that long.
+    the matching validation check passed. When it did not, the downtime runs to
+    the end of the run, so the true downtime is at least that long.
     """
     steps = [step for step in result.steps if step.host == host]
     start_step = next(
@@ -80,13 +80,10 @@ def measure_downtime(result: RunResult, host: str, checks: list[Mapping[str, Any
     )
     if start_step is None:
         return None
-    start = _parse_time(start_step.start)
+    started = start_step.start or ""
+    start = _parse_time(started)
     end_step = next(
-        (
-            step
-            for step in steps
-            if step.task in DOWNTIME_END_TASKS and step.end and (step.start or "") >= start_step.start
-        ),
+        (step for step in steps if step.task in DOWNTIME_END_TASKS and step.end and (step.start or "") >= started),
         None,
     )
     check_name = DOWNTIME_END_TASKS.get(end_step.task) if end_step else None
