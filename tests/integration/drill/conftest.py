@@ -12,7 +12,7 @@ import shutil
 from typing import Iterator
 
 import pytest
-from drill_host import DrillHost
+from drill_host import DrillHost, container_prefix
 
 from promptlib_rollback.drill import build_image, podman_env, remove_container, start_container, write_inventory
 from promptlib_rollback.paths import find_collection_root
@@ -26,7 +26,7 @@ def drill_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DrillHost]:
     env = podman_env(root)
     build_image(root, env=env)
     artifacts = tmp_path_factory.mktemp("drill-artifacts")
-    name = f"promptlib-test-{secrets.token_hex(3)}"
+    name = f"{container_prefix()}{secrets.token_hex(3)}"
     start_container(name, env=env)
     try:
         host = DrillHost(

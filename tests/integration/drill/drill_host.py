@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,11 @@ from promptlib_rollback.runner import run_playbook
 
 APP_ROOT = "/opt/prompt-library"
 NGINX_SITE = "/etc/nginx/sites-available/prompt-library"
+
+
+def container_prefix() -> str:
+    """Return the name prefix of test containers; PROMPTLIB_TEST_CONTAINER_PREFIX overrides it."""
+    return os.environ.get("PROMPTLIB_TEST_CONTAINER_PREFIX") or "promptlib-test-"
 
 
 @dataclass
