@@ -396,12 +396,12 @@ def diagnose(
     """Read the decision matrix's signals on the hosts of ``inventory`` and name the issue type found.
 
     The result carries the evidence for the issue type. It comes from
-    ``promptlib_rollback.diagnose.diagnose``, called with the same arguments.
+    ``promptlib_rollback.diagnosis.diagnose``, called with the same arguments.
 
     Raises:
         FeatureUnavailableError: the diagnose module is missing.
     """
-    function = _optional_function("diagnose", "diagnose", "diagnose")
+    function = _optional_function("diagnosis", "diagnose", "diagnose")
     return function(inventory, extravars=extravars, artifacts_root=artifacts_root, envvars=envvars)
 
 

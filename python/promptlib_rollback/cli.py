@@ -20,6 +20,8 @@ from . import __version__, api
 from .artifacts import DEFAULT_KEEP_RUNS, KEEP_RUNS_ENV
 from .drill import SCENARIOS
 from .errors import ConfigurationError, DrillError, RollbackError
+from .incident_cli import add_commands as add_incident_commands
+from .incident_cli import command_decide, command_diagnose, command_report
 from .procedures import PROCEDURES
 from .progress import ProgressDisplay, format_step, is_terminal
 from .results import DrillResult, RunResult
@@ -204,45 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     drill.add_argument("--keep", action="store_true", help="keep the container after the drill for inspection")
     drill.add_argument("--rebuild-image", action="store_true", help="rebuild the drill image even when it is current")
 
-    decide = _subparser(
-        commands,
-        "decide",
-        [output],
-        "show the decision-matrix row for an issue type",
-        "Show the severity, rollback type, playbook, maximum decision time and approving authority that the "
-        "runbook's decision matrix gives an issue type.",
-    )
-    decide.add_argument("issue_type", metavar="ISSUE_TYPE", choices=api.ISSUE_TYPES, help="one of: %(choices)s")
-
-    diagnose = _subparser(
-        commands,
-        "diagnose",
-        [output, artifacts],
-        "name the issue type the hosts show, with the evidence",
-        "Read the signals of the decision matrix on the hosts (application start, database integrity, "
-        "response time against the recorded baseline, template validation failures, cache health) and name "
-        "the issue type found.",
-    )
-    _add_inventory_options(diagnose)
-
-    report = _subparser(
-        commands,
-        "report",
-        [output, artifacts],
-        "print the incident report of an earlier run",
-        "Print the incident report of an earlier run, in Markdown, or as JSON with --json.",
-    )
-    report.add_argument(
-        "run_id",
-        metavar="RUN_ID",
-        help="the run id printed by run or drill (for example 20250101T120000Z-1a2b3c4d), "
-        "or a drill folder name",
-    )
-    report.add_argument(
-        "--result",
-        action="store_true",
-        help="print the run's stored result (result.json, or drill.json for a drill) instead of the report",
-    )
+    # decide, diagnose and report share --json, -v and --artifacts-dir with the other commands.
+    incident_common = argparse.ArgumentParser(add_help=False, parents=[output, artifacts])
+    add_incident_commands(commands, incident_common, parse_extravar)
     return parser
 
 
@@ -402,35 +368,6 @@ def report_drill_error(args: argparse.Namespace, exc: DrillError, stdout: TextIO
         )
     else:
         print(f"Drill {args.scenario} failed before the rollback: {exc}", file=sys.stderr)
-
-
-def command_decide(args: argparse.Namespace, stdout: TextIO) -> int:
-    print_answer(api.decide(args.issue_type), stdout, as_json=args.json)
-    return EXIT_SUCCEEDED
-
-
-def command_diagnose(args: argparse.Namespace, stdout: TextIO) -> int:
-    diagnosis = api.diagnose(
-        _inventory_arg(args),
-        extravars=dict(args.extravars),
-        artifacts_root=args.artifacts_dir,
-    )
-    print_answer(diagnosis, stdout, as_json=args.json)
-    return EXIT_SUCCEEDED
-
-
-def command_report(args: argparse.Namespace, stdout: TextIO) -> int:
-    if not args.result:
-        print_answer(api.load_report(args.run_id, artifacts_root=args.artifacts_dir), stdout, as_json=args.json)
-        return EXIT_SUCCEEDED
-    stored = api.load_result(args.run_id, artifacts_root=args.artifacts_dir)
-    if args.json:
-        print_json(stored.to_dict(), stdout)
-    elif isinstance(stored, DrillResult):
-        print_drill_summary(stored, stdout)
-    else:
-        print_run_summary(stored, stdout)
-    return EXIT_SUCCEEDED
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {

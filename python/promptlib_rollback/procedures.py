@@ -15,6 +15,12 @@ from .errors import ConfigurationError
 PROCEDURES = MappingProxyType(
     {
         "full": "playbooks/rollback-full.yml",
+        "partial": "playbooks/rollback-partial.yml",
+        "service-restart": "playbooks/rollback-service-restart.yml",
+        "hotfix": "playbooks/rollback-hotfix.yml",
+        # The procedure the decision matrix names for -e rollback_issue=TYPE.
+        "matrix": "playbooks/rollback.yml",
+        "validate": "playbooks/validate.yml",
     }
 )
 

@@ -26,6 +26,7 @@ from .events import CANCELED_RUNNER_STATUS, RunEventCollector, StepCallback
 from .paths import default_artifacts_root, find_collection_root
 from .procedures import procedure_playbook
 from .results import RunResult, StepEvent, StepResult, format_utc
+from .report import write_report_quietly
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ STOPPED_FILE_ENV = "PROMPTLIB_ROLLBACK_STOPPED_FILE"
 # Environment variable names whose values must not stay in ansible-runner's
 # `command` artifact, which records the whole job environment.
 SECRET_ENV_NAME = re.compile(
-    r"TOKEN|PASSWORD|PASSWD|PASSPHRASE|SECRET|CREDENTIAL|(^|_)API_?KEY$|(^|_)KEY$",
+    r"TOKEN|PASSWORD|PASSWD|PASSPHRASE|SECRET|CREDENTIAL|WEBHOOK|(^|_)API_?KEY$|(^|_)KEY$",
     re.IGNORECASE,
 )
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -521,6 +522,7 @@ def _finish(
         cancelled_step=cancelled_step,
     )
     (prepared.run_dir / RESULT_FILENAME).write_text(result.to_json() + "\n", encoding="utf-8")
+    write_report_quietly(result)
     logger.info("Finished %s run %s: %s in %.1fs", prepared.procedure, prepared.run_id, result.outcome, duration)
     return result
 

@@ -35,6 +35,11 @@ def new_container_name() -> str:
     return f"{CONTAINER_PREFIX}{secrets.token_hex(3)}"
 
 
+def container_prefix() -> str:
+    """Return the name prefix of test containers; PROMPTLIB_TEST_CONTAINER_PREFIX overrides it."""
+    return os.environ.get("PROMPTLIB_TEST_CONTAINER_PREFIX") or "promptlib-test-"
+
+
 @dataclass
 class DrillHost:
     """A running drill container and what it takes to run playbooks on it."""

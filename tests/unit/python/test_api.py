@@ -124,7 +124,7 @@ def test_diagnose_passes_arguments(stand_in_module):
         calls.append((inventory, options))
         return {"issue_type": "application-wont-start"}
 
-    stand_in_module("diagnose", diagnose=diagnose)
+    stand_in_module("diagnosis", diagnose=diagnose)
     answer = api.diagnose("hosts.yml", extravars={"baseline_ms": "120"}, artifacts_root="/tmp/out")
     assert answer == {"issue_type": "application-wont-start"}
     assert calls == [
@@ -133,10 +133,10 @@ def test_diagnose_passes_arguments(stand_in_module):
 
 
 def test_diagnose_without_module(missing_module):
-    missing_module("diagnose")
+    missing_module("diagnosis")
     with pytest.raises(FeatureUnavailableError) as raised:
         api.diagnose("hosts.yml")
-    assert raised.value.module == "promptlib_rollback.diagnose"
+    assert raised.value.module == "promptlib_rollback.diagnosis"
 
 
 def test_load_report_passes_arguments(stand_in_module):
@@ -151,7 +151,7 @@ def test_import_error_inside_module_not_hidden(monkeypatch, tmp_path):
     package_dir = tmp_path / "extra"
     package_dir.mkdir()
     (package_dir / "decision.py").write_text("import no_such_dependency_for_test\n")
-    monkeypatch.setattr(promptlib_rollback, "__path__", [*promptlib_rollback.__path__, str(package_dir)])
+    monkeypatch.setattr(promptlib_rollback, "__path__", [str(package_dir), *promptlib_rollback.__path__])
     monkeypatch.delitem(sys.modules, "promptlib_rollback.decision", raising=False)
     with pytest.raises(ModuleNotFoundError) as raised:
         api.decide("cache-failures")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import sys
 
 import pytest
 
@@ -112,7 +111,7 @@ def test_parse_drill_arguments():
     [
         [],
         ["run", "full"],
-        ["run", "partial", "-i", "hosts.yml"],
+        ["run", "no-such-procedure", "-i", "hosts.yml"],
         ["run", "full", "-i", "hosts.yml", "-e", "novalue"],
         ["run", "full", "-i", "hosts.yml", "-e", "=value"],
         ["run", "full", "-i", "hosts.yml", "-e", "admin_token=abc"],
@@ -330,80 +329,9 @@ def test_help_lists_cancelled_exit_code(capsys):
     assert "5  the run was cancelled" in capsys.readouterr().out
 
 
-def test_decide_json(monkeypatch):
-    monkeypatch.setattr(api, "decide", lambda issue_type: {"issue_type": issue_type, "severity": "Critical"})
-    exit_code, output = run_main(["decide", "application-wont-start", "--json"])
-    assert exit_code == 0
-    assert json.loads(output) == {"issue_type": "application-wont-start", "severity": "Critical"}
-
-
-def test_decide_text(monkeypatch):
-    monkeypatch.setattr(api, "decide", lambda issue_type: {"issue_type": issue_type, "max_decision_minutes": 5})
-    exit_code, output = run_main(["decide", "application-wont-start"])
-    assert exit_code == 0
-    assert output.splitlines() == ["issue_type:           application-wont-start", "max_decision_minutes: 5"]
-
-
-def test_decide_unknown_issue_exit_2(capsys):
-    with pytest.raises(SystemExit) as raised:
-        cli.main(["decide", "disk-full"])
-    assert raised.value.code == 2
-
-
-def test_decide_missing_module_exit_1(monkeypatch):
-    monkeypatch.setitem(sys.modules, "promptlib_rollback.decision", None)
-    exit_code, output = run_main(["decide", "cache-failures", "--json"])
-    assert exit_code == 1
-    data = json.loads(output)
-    assert data["outcome"] == "error"
-    assert "promptlib_rollback.decision" in data["error"]
-
-
-def test_diagnose_passes_options(monkeypatch):
-    calls = []
-
-    def fake(inventory, **options):
-        calls.append((inventory, options))
-        return {"issue_type": "application-wont-start"}
-
-    monkeypatch.setattr(api, "diagnose", fake)
-    exit_code, output = run_main(["diagnose", "-i", "hosts.yml", "-e", "baseline_ms=120", "--json"])
-    assert exit_code == 0
-    assert json.loads(output) == {"issue_type": "application-wont-start"}
-    assert calls == [("hosts.yml", {"extravars": {"baseline_ms": "120"}, "artifacts_root": None})]
-
-
 class MarkdownReport:
     def to_markdown(self):
         return "# Rollback report\n\nOutcome: succeeded\n"
 
     def to_dict(self):
         return {"outcome": "succeeded"}
-
-
-def test_report_markdown_and_json(monkeypatch):
-    monkeypatch.setattr(api, "load_report", lambda run_id, **options: MarkdownReport())
-    exit_code, output = run_main(["report", "20250101T120000Z-1a2b3c4d"])
-    assert exit_code == 0
-    assert output == "# Rollback report\n\nOutcome: succeeded\n"
-    _, output = run_main(["report", "20250101T120000Z-1a2b3c4d", "--json"])
-    assert json.loads(output) == {"outcome": "succeeded"}
-
-
-def test_report_stored_result(tmp_path):
-    result = make_run("failed")
-    folder = tmp_path / result.run_id
-    folder.mkdir()
-    (folder / "result.json").write_text(result.to_json())
-    exit_code, output = run_main(["report", result.run_id, "--result", "--json", "--artifacts-dir", str(tmp_path)])
-    assert exit_code == 0
-    assert RunResult.from_dict(json.loads(output)) == result
-    exit_code, output = run_main(["report", result.run_id, "--result", "--artifacts-dir", str(tmp_path)])
-    assert "Failed step:" in output
-
-
-def test_report_unknown_run_exit_2(tmp_path, capsys):
-    exit_code, output = run_main(["report", "20250101T120000Z-00000000", "--result", "--artifacts-dir", str(tmp_path)])
-    assert exit_code == 2
-    assert output == ""
-    assert "20250101T120000Z-00000000 was not found" in capsys.readouterr().err

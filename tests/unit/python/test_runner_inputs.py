@@ -83,7 +83,7 @@ def test_procedure_table():
     root = find_collection_root()
     assert procedure_playbook("full", root) == root / PROCEDURES["full"]
     with pytest.raises(ConfigurationError) as raised:
-        procedure_playbook("partial", root)
+        procedure_playbook("no-such-procedure", root)
     assert "full" in str(raised.value)
 
 

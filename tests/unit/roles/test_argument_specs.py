@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
+from ansible.parsing.yaml.loader import AnsibleLoader
 from ansible.module_utils.common.validation import check_type_bool, check_type_float, check_type_int
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar
@@ -26,7 +26,8 @@ CONVERTERS = {"bool": check_type_bool, "int": check_type_int, "float": check_typ
 def load(path: Path) -> dict:
     if not path.is_file():
         return {}
-    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    # AnsibleLoader, unlike yaml.safe_load, understands the !unsafe tag that role defaults use.
+    return AnsibleLoader(path.read_text(encoding="utf-8")).get_single_data() or {}
 
 
 def role_files(role: str) -> tuple[dict, dict]:
