@@ -16,9 +16,11 @@ import subprocess
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 import yaml
 
@@ -59,6 +61,13 @@ class Scenario:
     procedure: str
     playbook: str
     description: str
+    # Extra vars of the rollback run, such as the approval a procedure requires.
+    extravars: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+
+# Drills approve their own rollback: the container is theirs alone.
+def _drill_approval(role: str) -> Mapping[str, str]:
+    return MappingProxyType({"rollback_approved_by": "promptlib-rollback drill", "rollback_approver_role": role})
 
 
 SCENARIOS = MappingProxyType(
@@ -69,6 +78,40 @@ SCENARIOS = MappingProxyType(
             procedure="full",
             playbook="playbooks/rollback-full.yml",
             description="The new release does not start, so the full rollback restores the previous release.",
+        ),
+        "perf-degradation": Scenario(
+            name="perf-degradation",
+            fault="slow",
+            procedure="gradual",
+            playbook="playbooks/rollback-gradual.yml",
+            description="The new release is slow, so the gradual rollback resets the templates and re-enables features"
+            " stage by stage.",
+            # Seconds rather than the 15 minutes of a real rollback between stages.
+            extravars=MappingProxyType(
+                {
+                    **_drill_approval("product-manager"),
+                    "promptlib_monitor_seconds": 5,
+                    "promptlib_reenable_wait_seconds": 5,
+                }
+            ),
+        ),
+        "validation-failures": Scenario(
+            name="validation-failures",
+            fault="fails-validation",
+            procedure="feature",
+            playbook="playbooks/rollback-feature.yml",
+            description="Template validation fails a third of its calls, so the feature rollback disables it and turns"
+            " safe mode on.",
+            extravars=_drill_approval("backend-lead"),
+        ),
+        "db-corruption": Scenario(
+            name="db-corruption",
+            fault="corrupts-data",
+            procedure="database",
+            playbook="playbooks/rollback-database.yml",
+            description="The new release damages its data, so the database rollback restores the pre-deployment"
+            " backup.",
+            extravars=_drill_approval("database-administrator"),
         ),
     }
 )
@@ -392,6 +435,7 @@ def run_drill(
         rollback = run_playbook(
             rollback_playbook,
             inventory,
+            {**spec.extravars, "promptlib_export_dir": str(drill_dir / "exports")},
             procedure=spec.procedure,
             artifacts_root=drill_dir,
             envvars=ansible_env,

@@ -15,6 +15,9 @@ from .errors import ConfigurationError
 PROCEDURES = MappingProxyType(
     {
         "full": "playbooks/rollback-full.yml",
+        "gradual": "playbooks/rollback-gradual.yml",
+        "feature": "playbooks/rollback-feature.yml",
+        "database": "playbooks/rollback-database.yml",
         "partial": "playbooks/rollback-partial.yml",
         "service-restart": "playbooks/rollback-service-restart.yml",
         "hotfix": "playbooks/rollback-hotfix.yml",

@@ -2,11 +2,14 @@
 
 The container runs the real drill image (systemd, PostgreSQL, nginx, Node.js,
 pm2); the fixture lays it out with playbooks/drill-setup.yml and removes it
-at the end.
+at the end. A test module picks the fault with a module-level DRILL_FAULT
+(default wont-start), and PROMPTLIB_TEST_CONTAINER_PREFIX sets the prefix of
+the container name (default promptlib-test-).
 """
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 from typing import Iterator
@@ -19,7 +22,7 @@ from promptlib_rollback.paths import find_collection_root
 
 
 @pytest.fixture(scope="module")
-def drill_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DrillHost]:
+def drill_host(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DrillHost]:
     if shutil.which("podman") is None:
         pytest.fail("podman is not installed; run `make deps` first.")
     root = find_collection_root()
@@ -27,6 +30,7 @@ def drill_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DrillHost]:
     build_image(root, env=env)
     artifacts = tmp_path_factory.mktemp("drill-artifacts")
     name = new_container_name()
+    fault = getattr(request.module, "DRILL_FAULT", "wont-start")
     start_container(name, env=env)
     try:
         host = DrillHost(
@@ -37,7 +41,7 @@ def drill_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DrillHost]:
             podman_env=env,
             envvars={"CONTAINERS_CONF": env["CONTAINERS_CONF"], "ADMIN_TOKEN": secrets.token_urlsafe(24)},
         )
-        setup = host.run("playbooks/drill-setup.yml", {"drill_target_fault": "wont-start"})
+        setup = host.run("playbooks/drill-setup.yml", {"drill_target_fault": fault})
         assert setup.outcome == "succeeded", setup.error or setup.failed_step
         yield host
     finally:

@@ -52,7 +52,7 @@ def test_scenario_table():
 
 def test_unknown_scenario_rejected():
     with pytest.raises(ConfigurationError) as raised:
-        drill.get_scenario("db-corruption")
+        drill.get_scenario("no-such-scenario")
     assert "app-failure" in str(raised.value)
 
 

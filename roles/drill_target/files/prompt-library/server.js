@@ -23,10 +23,10 @@ function sleep(milliseconds) {
 
 // Prepare the schema, retrying while PostgreSQL is still starting
 // (for example right after a database rollback).
-async function prepareDatabaseWithRetry(pool, release, logger) {
+async function prepareDatabaseWithRetry(pool, schemaVersion, logger) {
   for (let attempt = 1; ; attempt += 1) {
     try {
-      return await db.prepareDatabase(pool, release.schemaVersion);
+      return await db.prepareDatabase(pool, schemaVersion);
     } catch (err) {
       if (attempt >= DATABASE_ATTEMPTS) {
         throw err;
@@ -93,7 +93,18 @@ async function main() {
     fail(`release ${release.version} cannot start: startup check failed (fault "wont-start" in release.json)`);
     return;
   }
+  // DATABASE_SCHEMA_VERSION pins the schema after a database rollback: the release
+  // runs at that version and skips its migrations above it.
+  const pinned = config.databaseSchemaVersion;
+  if (pinned !== null && pinned > release.schemaVersion) {
+    fail(`cannot start: DATABASE_SCHEMA_VERSION ${pinned} is newer than schema version ${release.schemaVersion} of release ${release.version}`);
+    return;
+  }
+  const schemaVersion = pinned === null ? release.schemaVersion : pinned;
   logger.info(`starting prompt-library ${release.version} (fault ${release.fault}, schema version ${release.schemaVersion}), pid ${process.pid}`);
+  if (schemaVersion !== release.schemaVersion) {
+    logger.info(`running at schema version ${schemaVersion} from DATABASE_SCHEMA_VERSION; migrations above it are skipped`);
+  }
   logger.info(`feature flags: ${describeFlags(config.flags)}`);
   if (config.adminToken === null) {
     logger.warn('ADMIN_TOKEN is not set: admin API requests return 503 until it is set and the app is restarted');
@@ -101,14 +112,16 @@ async function main() {
 
   const pool = db.createPool(config.databaseUrl, logger);
   try {
-    const { seeded } = await prepareDatabaseWithRetry(pool, release, logger);
+    const { seeded, migrated } = await prepareDatabaseWithRetry(pool, schemaVersion, logger);
     if (seeded > 0) {
       logger.info(`seeded ${seeded} default templates into an empty prompt_templates table`);
     }
-    if (release.fault === 'corrupts-data') {
+    // The damage is the release's migration, so it runs once per database: on the
+    // start that records the release's schema version.
+    if (release.fault === 'corrupts-data' && migrated && schemaVersion === release.schemaVersion) {
       // Logged as a routine migration on purpose: the drill must find the damage from the data.
       const { blanked, deleted } = await db.corruptTemplates(pool);
-      logger.info(`migration to schema version ${release.schemaVersion}: rewrote ${blanked} template bodies, removed ${deleted} templates`);
+      logger.info(`migration to schema version ${schemaVersion}: rewrote ${blanked} template bodies, removed ${deleted} templates`);
     }
   } catch (err) {
     fail(`cannot prepare database: ${err.message}`);

@@ -4,6 +4,7 @@
 // checks, error responses, request metrics and the per-request log line.
 
 const { extractBearerToken, tokensMatch } = require('./auth');
+const db = require('./db');
 const { HttpError, sendJson, sendText } = require('./http-json');
 const admin = require('./handlers/admin');
 const operations = require('./handlers/operations');
@@ -120,6 +121,15 @@ function sleep(milliseconds) {
   return new Promise((resolve) => setTimeout(resolve, milliseconds));
 }
 
+// A failed query counts as slowed: the delay then stays while the database is unreachable.
+async function slowedByCustomTemplates(ctx) {
+  try {
+    return await db.hasCustomTemplates(ctx.pool);
+  } catch (err) {
+    return true;
+  }
+}
+
 async function dispatch(ctx, req, res) {
   const startedAt = process.hrtime.bigint();
   let pathname = '(unparsable)';
@@ -128,8 +138,10 @@ async function dispatch(ctx, req, res) {
 
   try {
     pathname = normalizePath(new URL(req.url, 'http://localhost').pathname);
-    // The slow release delays every response, including errors and /health.
-    if (ctx.release.fault === 'slow') {
+    // The slow release's template engine slows every response, including errors
+    // and /health, while custom templates exist. Resetting to the default
+    // templates ends the delay, as the gradual rollback does.
+    if (ctx.release.fault === 'slow' && await slowedByCustomTemplates(ctx)) {
       await sleep(ctx.config.slowDelayMs);
     }
 

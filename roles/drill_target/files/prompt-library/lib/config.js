@@ -95,7 +95,9 @@ function loadConfig(env) {
     flags,
     cacheServiceUrl: parseHttpUrl(env, 'CACHE_SERVICE_URL', 'http://127.0.0.1:8001'),
     analyticsServiceUrl: parseHttpUrl(env, 'ANALYTICS_SERVICE_URL', 'http://127.0.0.1:8002'),
-    databaseSchemaVersion: isBlank(env.DATABASE_SCHEMA_VERSION) ? null : env.DATABASE_SCHEMA_VERSION.trim(),
+    // The schema version the database was rolled back to. The app then runs at that
+    // version and applies no migration above it, so a database rollback holds.
+    databaseSchemaVersion: parseInteger(env, 'DATABASE_SCHEMA_VERSION', null, 1, 1000000),
     slowDelayMs: parseInteger(env, 'SLOW_DELAY_MS', 1500, 0, 600000),
   };
 }

@@ -73,25 +73,27 @@ async function insertDefaultTemplate(client, template) {
   );
 }
 
-// Create the tables if missing, record the release's schema version and seed the
-// default templates into an empty table. Returns {seeded}: the number of rows seeded.
+// Create the tables if missing, record the schema version and seed the default
+// templates into an empty table. Returns {seeded, migrated}: the number of rows
+// seeded, and whether this call recorded the schema version for the first time.
 async function prepareDatabase(pool, schemaVersion) {
   return withTransaction(pool, async (client) => {
     await client.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK_KEY]);
     await client.query(SCHEMA_SQL);
-    await client.query(
+    const recorded = await client.query(
       'INSERT INTO schema_migrations (version) VALUES ($1) ON CONFLICT (version) DO NOTHING',
       [schemaVersion],
     );
+    const migrated = recorded.rowCount === 1;
 
     const { rows } = await client.query('SELECT count(*)::int AS count FROM prompt_templates');
     if (rows[0].count > 0) {
-      return { seeded: 0 };
+      return { seeded: 0, migrated };
     }
     for (const template of DEFAULT_TEMPLATES) {
       await insertDefaultTemplate(client, template);
     }
-    return { seeded: DEFAULT_TEMPLATES.length };
+    return { seeded: DEFAULT_TEMPLATES.length, migrated };
   });
 }
 
@@ -120,6 +122,12 @@ async function checkConnection(pool) {
 async function listTemplates(pool) {
   const { rows } = await pool.query(`SELECT ${TEMPLATE_COLUMNS} FROM prompt_templates ORDER BY id`);
   return rows;
+}
+
+// True when prompt_templates holds a template that is not one of the defaults.
+async function hasCustomTemplates(pool) {
+  const { rows } = await pool.query('SELECT EXISTS (SELECT 1 FROM prompt_templates WHERE NOT is_default) AS custom');
+  return rows[0].custom;
 }
 
 async function countTemplates(pool) {
@@ -206,6 +214,7 @@ module.exports = {
   createTemplate,
   getSetting,
   getTemplate,
+  hasCustomTemplates,
   listAppliedSchemaVersions,
   listTemplates,
   prepareDatabase,

@@ -129,6 +129,7 @@ async function getConfig(ctx) {
       fault: ctx.release.fault,
       schema_version: ctx.release.schemaVersion,
       database_schema_version: ctx.config.databaseSchemaVersion,
+      active_schema_version: ctx.config.databaseSchemaVersion === null ? ctx.release.schemaVersion : ctx.config.databaseSchemaVersion,
       applied_schema_versions: await db.listAppliedSchemaVersions(ctx.pool),
       cache_service_url: ctx.config.cacheServiceUrl,
       analytics_service_url: ctx.config.analyticsServiceUrl,
