@@ -93,7 +93,7 @@ test: deps lint sanity
 
 lint: venv
 	$(BIN)/ansible-lint
-	$(BIN)/flake8 --max-line-length 120 plugins python tests tools
+	$(BIN)/flake8 plugins python tests tools
 	$(BIN)/antsibull-changelog lint
 
 # ansible-test creates its own virtual environments for the sanity tests and

@@ -9,7 +9,6 @@ the container name (default promptlib-test-).
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
 from typing import Iterator

@@ -44,7 +44,8 @@ def backup_rows(host: DrillHost, backup: str) -> str:
 
 
 def failed_databases(host: DrillHost) -> list[str]:
-    return psql(host, "postgres", f"SELECT datname FROM pg_database WHERE datname LIKE '{DB}_failed_%' ORDER BY 1").split()
+    query = f"SELECT datname FROM pg_database WHERE datname LIKE '{DB}_failed_%' ORDER BY 1"
+    return psql(host, "postgres", query).split()
 
 
 def state(host: DrillHost) -> str:
@@ -156,8 +157,9 @@ def test_second_run_changes_nothing(drill_host):
 def test_custom_backup_restored_in_place(drill_host):
     # A new bad deployment, this time with a custom-format pre-deployment backup.
     drill_host.sh("pm2 delete all >/dev/null 2>&1 || true")
-    drill_host.sh(f"for db in $(runuser -u postgres -- psql -XtAc \"SELECT datname FROM pg_database WHERE datname LIKE '{DB}%'\");"
-                  " do runuser -u postgres -- dropdb \"$db\"; done; rm -f /var/backups/prompt-library/*")
+    list_databases = f"runuser -u postgres -- psql -XtAc \"SELECT datname FROM pg_database WHERE datname LIKE '{DB}%'\""
+    drill_host.sh(f"for db in $({list_databases}); do runuser -u postgres -- dropdb \"$db\"; done;"
+                  " rm -f /var/backups/prompt-library/*")
     setup = drill_host.run("playbooks/drill-setup.yml", {"drill_target_fault": DRILL_FAULT,
                                                          "drill_target_backup_format": "custom"})
     assert setup.outcome == "succeeded", setup.error or setup.failed_step

@@ -35,7 +35,8 @@ def validation_statuses(host: DrillHost) -> list[str]:
 
 def state(host: DrillHost) -> str:
     env = host.sh(f"grep -E '^TEMPLATE_' {APP_ROOT}/.env; ls -a {APP_ROOT}").stdout
-    modes = json.dumps([admin_get(host, "/api/admin/templates/safe-mode"), admin_get(host, "/api/admin/config")["flags"]])
+    safe_mode = admin_get(host, "/api/admin/templates/safe-mode")
+    modes = json.dumps([safe_mode, admin_get(host, "/api/admin/config")["flags"]])
     return "\n".join([host.fingerprint(), env, modes])
 
 

@@ -62,8 +62,8 @@ def test_maintenance_check_apply_repeat(drill_host):
 
     applied, _ = run_module(drill_host, args)
     assert applied["changed"] is True
-    assert api_get(drill_host, "/api/admin/maintenance") == {"enabled": True,
-                                                            "message": "Template system maintenance in progress"}
+    expected = {"enabled": True, "message": "Template system maintenance in progress"}
+    assert api_get(drill_host, "/api/admin/maintenance") == expected
     again, _ = run_module(drill_host, args)
     assert again["changed"] is False
 

@@ -345,8 +345,8 @@ def test_component_health_subset(api):
 def test_list_returns_templates(api):
     result, _ = run(api, operation='list')
     assert result['count'] == 3
-    assert [template['name'] for template in result['templates']] == ['summarize-text', 'code-review',
-                                                                       'drill-custom-1']
+    names = [template['name'] for template in result['templates']]
+    assert names == ['summarize-text', 'code-review', 'drill-custom-1']
 
 
 def test_config_returns_flags(api):
