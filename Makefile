@@ -10,6 +10,8 @@ VENV := $(CURDIR)/.venv
 BIN := $(VENV)/bin
 TOOLS := $(CURDIR)/.tools
 PM2_VERSION := 7
+# Molecule scenarios, one drill per procedure.
+SCENARIOS := app-failure perf-degradation validation-failures db-corruption
 
 export CONTAINERS_CONF := $(CURDIR)/molecule/containers.conf
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
@@ -84,12 +86,12 @@ integration: deps
 	$(BIN)/pytest tests/integration
 
 molecule: deps
-	$(BIN)/molecule test -s app-failure
+	set -e; for scenario in $(SCENARIOS); do $(BIN)/molecule test -s $$scenario; done
 
 test: deps lint sanity
 	$(BIN)/mypy --config-file python/pyproject.toml
 	$(BIN)/pytest tests
-	$(BIN)/molecule test -s app-failure
+	set -e; for scenario in $(SCENARIOS); do $(BIN)/molecule test -s $$scenario; done
 
 lint: venv
 	$(BIN)/ansible-lint

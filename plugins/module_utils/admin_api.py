@@ -5,7 +5,7 @@
 """Client for the prompt library's admin API (``/api/admin/...``) with a Bearer token.
 
 Every error message names the method, the URL and, for HTTP errors, the status and the
-``error`` field of the answer. The token is sent only in the ``Authorization`` header
+``error`` field of the response. The token is sent only in the ``Authorization`` header
 and is replaced by ``********`` in any text that could reach a message.
 """
 
@@ -19,15 +19,15 @@ from urllib.error import HTTPError, URLError
 from ansible.module_utils.urls import open_url
 
 COMPONENTS = ('validation', 'cache', 'analytics')
-# Status codes the component health route answers with a body: 503 means unhealthy.
+# Status codes of the component health route that carry a body: 503 means unhealthy.
 HEALTH_STATUSES = (200, 503)
 REDACTED = '********'
-# Longest part of an error body quoted in a message.
+# Maximum number of characters of a response body quoted in a message.
 MAX_QUOTED_BODY = 300
 
 
 class AdminApiError(Exception):
-    """A request to the admin API failed. ``status`` is the HTTP status, or None without an answer."""
+    """A request to the admin API failed. ``status`` is the HTTP status, or None without a response."""
 
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
@@ -35,19 +35,15 @@ class AdminApiError(Exception):
 
 
 class AdminApiClient:
-    """Send requests to one prompt library's admin API.
-
-    ``opener`` replaces ``ansible.module_utils.urls.open_url`` in tests.
-    """
+    """Send requests to one prompt library's admin API."""
 
     def __init__(self, base_url: str, token: str, validate_certs: bool = True, timeout: float = 10,
-                 ca_path: str | None = None, opener=open_url) -> None:
+                 ca_path: str | None = None) -> None:
         self.base_url = base_url.rstrip('/')
         self.token = token
         self.validate_certs = validate_certs
         self.timeout = timeout
         self.ca_path = ca_path
-        self.opener = opener
         # (method, url) of every request sent, in order, for the module result.
         self.requests: list[list[str]] = []
 
@@ -65,7 +61,7 @@ class AdminApiClient:
         """Send one request and return ``(status, parsed JSON body)``.
 
         Raises:
-            AdminApiError: no answer, a status not in ``accepted``, or an answer that is not a JSON object.
+            AdminApiError: no response, a status not in ``accepted``, or a body that is not a JSON object.
         """
         url = self.url(path)
         self.requests.append([method, url])
@@ -77,9 +73,9 @@ class AdminApiClient:
         try:
             # Redirects are not followed, so the token never goes to another URL, and
             # ~/.netrc is not read, because it would replace the Authorization header.
-            response = self.opener(url, data=data, headers=headers, method=method, timeout=self.timeout,
-                                   validate_certs=self.validate_certs, ca_path=self.ca_path,
-                                   follow_redirects='none', use_netrc=False)
+            response = open_url(url, data=data, headers=headers, method=method, timeout=self.timeout,
+                                validate_certs=self.validate_certs, ca_path=self.ca_path,
+                                follow_redirects='none', use_netrc=False)
             status = response.getcode()
             raw = response.read()
         except HTTPError as error:
@@ -88,7 +84,7 @@ class AdminApiClient:
             if status not in accepted:
                 raise AdminApiError(self.http_error_message(method, url, status, raw), status) from None
         except (socket.timeout, TimeoutError):
-            raise AdminApiError('%s %s timed out after %s seconds. Check that the application answers, or raise '
+            raise AdminApiError('%s %s timed out after %s seconds. Check that the application responds, or raise '
                                 'timeout.' % (method, url, self.timeout)) from None
         except URLError as error:
             raise AdminApiError(self.redact(self.connection_error_message(method, url, error.reason))) from None
@@ -101,7 +97,7 @@ class AdminApiClient:
 
     def connection_error_message(self, method: str, url: str, reason) -> str:
         if isinstance(reason, (socket.timeout, TimeoutError)):
-            return '%s %s timed out after %s seconds. Check that the application answers, or raise timeout.' % (
+            return '%s %s timed out after %s seconds. Check that the application responds, or raise timeout.' % (
                 method, url, self.timeout)
         if isinstance(reason, (ssl.SSLCertVerificationError, ssl.CertificateError)):
             return ('%s %s failed: the TLS certificate of the server could not be verified (%s). Install the CA '

@@ -115,7 +115,7 @@ options:
     type: path
   timeout:
     description:
-      - Seconds to wait for each answer.
+      - Seconds to wait for each response.
     type: float
     default: 10
 notes:
@@ -381,8 +381,8 @@ class TemplateAdmin:
                 self.planned('POST', path)
                 state = expected
             else:
-                answer = send()
-                state = {key: answer.get(key) for key in expected}
+                response = send()
+                state = {key: response.get(key) for key in expected}
         self.result.update(changed=differs, previous_state=previous, state=state)
         self.set_diff(state_lines(previous), state_lines(state), header)
 
@@ -441,8 +441,8 @@ class TemplateAdmin:
             self.set_diff(template_names(before), '(the default templates, listed once the reset has run)\n',
                           'templates')
             return
-        answer = self.client.reset_defaults()
-        self.result.update(changed=True, removed=answer.get('removed'), count=answer.get('count'))
+        outcome = self.client.reset_defaults()
+        self.result.update(changed=True, removed=outcome.get('removed'), count=outcome.get('count'))
         if self.module._diff:
             after = self.client.list_templates().get('templates', [])
             self.set_diff(template_names(before), template_names(after), 'templates')
@@ -450,9 +450,9 @@ class TemplateAdmin:
     def component_health(self) -> None:
         components = {}
         for name in self.params['components']:
-            answer = self.client.component_health(name)
-            components[name] = dict(status=answer.get('status'), detail=answer.get('detail'),
-                                    http_status=answer.get('http_status'))
+            health = self.client.component_health(name)
+            components[name] = dict(status=health.get('status'), detail=health.get('detail'),
+                                    http_status=health.get('http_status'))
         self.result.update(
             components=components,
             unhealthy=[name for name, value in components.items() if value['status'] == 'unhealthy'],
@@ -460,9 +460,9 @@ class TemplateAdmin:
         )
 
     def list_templates(self) -> None:
-        answer = self.client.list_templates()
-        templates = answer.get('templates', [])
-        self.result.update(templates=templates, count=answer.get('count', len(templates)))
+        listing = self.client.list_templates()
+        templates = listing.get('templates', [])
+        self.result.update(templates=templates, count=listing.get('count', len(templates)))
 
     def read_config(self) -> None:
         self.result.update(config=self.client.config())

@@ -13,6 +13,8 @@ TOKEN = f"$(sed -n 's/^ADMIN_TOKEN=//p' {APP_ROOT}/.env)"
 # The failing validator rejects every third call, so thirty calls see ten
 # failures while validation is on.
 VALIDATION_CALLS = 30
+# testinfra runs commands through Ansible, which would template "{{ }}", so
+# the body has no placeholder.
 
 
 def admin_get(host, path):
@@ -52,7 +54,7 @@ def test_component_health(host, component, status):
 def test_validation_requests_no_longer_fail(host):
     statuses = host.check_output(
         f"for i in $(seq {VALIDATION_CALLS}); do curl -s -o /dev/null -w '%{{http_code}}\\n' "
-        "-d '{\"body\": \"Hello {{name}}\"}' http://127.0.0.1:8000/api/templates/validate; done").split()
+        "-d '{\"body\": \"Hello there\"}' http://127.0.0.1:8000/api/templates/validate; done").split()
     assert len(statuses) == VALIDATION_CALLS
     assert statuses.count("422") == 0
     assert set(statuses) == {"200"}

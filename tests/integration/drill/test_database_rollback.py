@@ -1,9 +1,9 @@
 """The database-only rollback against a drill container whose release damaged its data.
 
-The tests run in file order on one container: refusals and check mode first
-(each leaves the host as it found it), then the rollback from the plain SQL
-backup with the swap strategy and a second run, then a new deployment with a
-custom-format backup rolled back in place.
+The tests run in file order on one container. Refusals and check mode come
+first, and each leaves the host as it found it. Then the plain SQL backup is
+restored with the swap strategy and run a second time. Last, a new deployment
+with a custom-format backup is rolled back in place.
 """
 
 from __future__ import annotations
@@ -157,9 +157,9 @@ def test_second_run_changes_nothing(drill_host):
 def test_custom_backup_restored_in_place(drill_host):
     # A new bad deployment, this time with a custom-format pre-deployment backup.
     drill_host.sh("pm2 delete all >/dev/null 2>&1 || true")
-    list_databases = f"runuser -u postgres -- psql -XtAc \"SELECT datname FROM pg_database WHERE datname LIKE '{DB}%'\""
-    drill_host.sh(f"for db in $({list_databases}); do runuser -u postgres -- dropdb \"$db\"; done;"
-                  " rm -f /var/backups/prompt-library/*")
+    databases = f"SELECT datname FROM pg_database WHERE datname LIKE '{DB}%'"
+    drill_host.sh(f'for db in $(runuser -u postgres -- psql -XtAc "{databases}"); do'
+                  ' runuser -u postgres -- dropdb "$db"; done; rm -f /var/backups/prompt-library/*')
     setup = drill_host.run("playbooks/drill-setup.yml", {"drill_target_fault": DRILL_FAULT,
                                                          "drill_target_backup_format": "custom"})
     assert setup.outcome == "succeeded", setup.error or setup.failed_step

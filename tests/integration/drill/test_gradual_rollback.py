@@ -1,9 +1,9 @@
 """The gradual rollback against a drill container with a slow release.
 
-The tests run in file order on one container: refusals and check mode first
-(each leaves the host as it found it), then a run whose gate fails because
-PostgreSQL is stopped during a stage, a resumed run whose gate cannot hold,
-the resumed run that completes, and a second run.
+The tests run in file order on one container. Refusals and check mode come
+first, and each leaves the host as it found it. Then a run halts because
+PostgreSQL is stopped during a stage, a resumed run halts at a gate that
+cannot hold, the next resumed run completes, and a second run changes nothing.
 """
 
 from __future__ import annotations

@@ -136,7 +136,7 @@ def test_reset_defaults_check_then_apply(drill_host):
     assert template_count(drill_host) == DEFAULT_TEMPLATES
     assert "drill-custom-1" in applied["diff"]["before"]
     assert "drill-custom-1" not in applied["diff"]["after"]
-    # The API cannot say whether the templates already are the defaults.
+    # The API has no route that reports whether the templates already are the defaults.
     again, _ = run_module(drill_host, {"operation": "reset_defaults"})
     assert again["changed"] is True
     assert again["removed"] == 0

@@ -48,12 +48,12 @@ class FakeAdminApi:
         self.health = {'validation': 'unhealthy', 'cache': 'healthy', 'analytics': 'disabled'}
         self.requests = []
         self.authorizations = []
-        # Set by a test to change how the server answers.
+        # Set by a test to change how the server responds.
         self.delay_seconds = 0
         self.override = None
 
     def handle(self, method, path, body):
-        """Return (status, JSON body) for one request, as the application answers it."""
+        """Return (status, JSON body) for one request, as the application would respond."""
         if self.override is not None:
             return self.override(method, path, body)
         routes = {

@@ -124,7 +124,7 @@ async function listTemplates(pool) {
   return rows;
 }
 
-// True when prompt_templates holds a template that is not one of the defaults.
+// True when prompt_templates contains a template that is not one of the defaults.
 async function hasCustomTemplates(pool) {
   const { rows } = await pool.query('SELECT EXISTS (SELECT 1 FROM prompt_templates WHERE NOT is_default) AS custom');
   return rows[0].custom;
