@@ -22,7 +22,7 @@ import pytest
 from drill_host import APP_ROOT, DrillHost, container_prefix
 
 from promptlib_rollback import cli
-from promptlib_rollback.diagnosis import Diagnosis, diagnose
+from promptlib_rollback.diagnose import Diagnosis, diagnose
 from promptlib_rollback.drill import build_image, podman_env, remove_container, start_container, write_inventory
 from promptlib_rollback.paths import find_collection_root
 from promptlib_rollback.report import load_report
@@ -106,9 +106,16 @@ def host(tmp_path_factory) -> Iterator[DrillHost]:
         remove_container(name, env=env)
 
 
+def explain(result: RunResult) -> str:
+    """Return why a run did not succeed: its error and its first failed step."""
+    step = result.failed_step
+    detail = f"{step.describe()}: {step.message}" if step else "no failed step"
+    return f"{result.outcome} ({result.artifacts_dir}): {result.error}; {detail}"
+
+
 def set_up(host: DrillHost, fault: str) -> None:
     result = host.run("playbooks/drill-setup.yml", {"drill_target_fault": fault})
-    assert result.outcome == "succeeded", result.error or result.failed_step
+    assert result.outcome == "succeeded", explain(result)
 
 
 def diagnose_host(host: DrillHost, **options) -> Diagnosis:
@@ -158,7 +165,7 @@ def assert_recorded(host: DrillHost, result: RunResult) -> dict:
 def test_wont_start_diagnosed(host):
     set_up(host, "wont-start")
     result = diagnose_host(host)
-    assert result.run.outcome == "succeeded", result.run.error
+    assert result.run.outcome == "succeeded", explain(result.run)
     assert result.issue_type == "application-wont-start"
     evidence = " ".join(result.evidence[host.name])
     assert "GET /health got no answer" in evidence
@@ -190,7 +197,7 @@ def test_matrix_rolls_back_wont_start(host, webhook):
     Receiver.received = []
     result = run_dispatcher(host, {"rollback_issue": "application-wont-start", "rollback_approved_by": "Ann Lee",
                                    "rollback_approver_role": "on-call-engineer"}, webhook)
-    assert result.outcome == "succeeded", result.error or result.failed_step
+    assert result.outcome == "succeeded", explain(result)
     assert host.health(port=80)["version"] == "1.4.0"
     report = assert_recorded(host, result)
     assert report["decision"]["rollback_type"] == "Immediate Full"
@@ -227,7 +234,7 @@ def test_report_printed_again(host):
 
 def test_validation_reports_every_check(host):
     result = host.run("playbooks/validate.yml")
-    assert result.outcome == "succeeded", result.error or result.failed_step
+    assert result.outcome == "succeeded", explain(result)
     checks = result.facts["promptlib_rollback_validation"][host.name]
     assert {check["name"] for check in checks} == VALIDATION_CHECKS
     for check in checks:
@@ -253,7 +260,7 @@ def test_cache_failure_diagnosed_and_restarted(host):
     assert result.issue_type == "cache-failures"
     assert "template-cache-service is inactive" in result.evidence[host.name]
     restart = run_dispatcher(host, {"rollback_issue": "cache-failures"})
-    assert restart.outcome == "succeeded", restart.error or restart.failed_step
+    assert restart.outcome == "succeeded", explain(restart)
     assert host.sh("systemctl is-active template-cache-service").stdout.strip() == "active"
     report = assert_recorded(host, restart)
     assert report["decision"]["rollback_type"] == "Service Restart"
@@ -264,7 +271,7 @@ def test_cache_failure_diagnosed_and_restarted(host):
 
 def test_baseline_recorded(host):
     result = diagnose_host(host, record_baseline=True)
-    assert result.run.outcome == "succeeded", result.run.error
+    assert result.run.outcome == "succeeded", explain(result.run)
     assert result.issue_type is None
     baseline = json.loads(host.sh(f"cat {BASELINE_FILE}").stdout)
     assert 0 < baseline["seconds"] < 1
@@ -279,12 +286,11 @@ def test_slow_release_diagnosed(host):
 
 
 def test_partial_rollback_leaves_database(host):
-    host.sh("runuser -u postgres -- psql -Xq -d promptlib_production -c "
-            "\"INSERT INTO prompt_templates (name, body, category) "
-            "VALUES ('written-after-deploy', 'Kept {{x}}', 'drill')\"")
+    insert = "INSERT INTO prompt_templates (name, body, category) VALUES ('after-deploy', 'Kept {{x}}', 'drill')"
+    host.sh(f'runuser -u postgres -- psql -Xq -d promptlib_production -c "{insert}"')
     before = database_fingerprint(host)
     result = run_dispatcher(host, {"rollback_issue": "security-vulnerability"})
-    assert result.outcome == "succeeded", result.error or result.failed_step
+    assert result.outcome == "succeeded", explain(result)
     assert host.health(port=80)["version"] == "1.4.0"
     assert database_fingerprint(host) == before
     assert not [step for step in result.steps if step.role in ("restore_database",) and step.changed]
@@ -299,7 +305,7 @@ def test_failing_validation_diagnosed(host):
     assert result.issue_type == "template-validation-failures"
     assert "valid probe templates rejected" in " ".join(result.evidence[host.name])
     cleanup = host.run("playbooks/rollback-full.yml")
-    assert cleanup.outcome == "succeeded", cleanup.error or cleanup.failed_step
+    assert cleanup.outcome == "succeeded", explain(cleanup)
     assert_recorded(host, cleanup)
 
 
@@ -309,7 +315,7 @@ def test_corrupted_data_diagnosed_and_restored(host):
     assert result.issue_type == "database-corruption"
     assert "no empty template bodies" in " ".join(result.evidence[host.name])
     rollback = run_dispatcher(host, {"rollback_issue": "database-corruption"})
-    assert rollback.outcome == "succeeded", rollback.error or rollback.failed_step
+    assert rollback.outcome == "succeeded", explain(rollback)
     report = assert_recorded(host, rollback)
     kept = report["hosts"][host.name]["kept"]
     assert kept["failed_database"].startswith("promptlib_production_failed_")
