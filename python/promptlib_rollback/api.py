@@ -12,7 +12,7 @@ refused, cancelled or unmatched run raises nothing: only invalid input
 docs/python-api.md describes every field of the JSON form.
 
 The decide, diagnose and report features live in their own modules
-(``decision``, ``diagnose``, ``report``). :func:`decide`, :func:`diagnose`
+(``decision``, ``diagnosis``, ``report``). :func:`decide`, :func:`diagnose`
 and :func:`load_report` import them when called, and raise
 FeatureUnavailableError when this installation lacks them.
 """

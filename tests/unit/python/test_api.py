@@ -1,9 +1,10 @@
 """The public API: argument checks before a run starts, and the decide/diagnose/report wrappers.
 
-The decision, diagnose and report modules are not part of this package yet,
-so the wrapper tests install stand-in modules under their names to check
-what the wrappers pass on. Runs against real playbooks are in
-tests/integration/python and tests/integration/drill.
+The wrapper tests install stand-in modules under the names of the decision,
+diagnosis and report modules, to check what the wrappers pass on and what a
+caller gets from an installation without them. The real modules have their
+own tests. Runs against real playbooks are in tests/integration/python and
+tests/integration/drill.
 """
 
 from __future__ import annotations
