@@ -76,8 +76,9 @@ import re
 import secrets
 import threading
 import urllib.error
-import urllib.request
 
+from ansible.module_utils.urls import ConnectionError as UrlConnectionError
+from ansible.module_utils.urls import SSLValidationError, open_url
 from ansible.plugins.callback import CallbackBase
 
 from ansible_collections.promptlib.rollback.plugins.plugin_utils import notifications
@@ -141,15 +142,15 @@ class Deliverer:
         body = json.dumps(payload).encode('utf-8')
         headers = {'Content-Type': 'application/json', 'User-Agent': 'promptlib.rollback-notify'}
         headers.update(target.get('headers') or {})
-        request = urllib.request.Request(target['url'], data=body, headers=headers, method='POST')
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            response = open_url(target['url'], data=body, headers=headers, method='POST', timeout=self.timeout)
+            with response:
                 entry['http_status'] = response.status
                 entry['status'] = 'delivered'
         except urllib.error.HTTPError as error:
             entry['http_status'] = error.code
             entry['error'] = 'HTTP %d %s' % (error.code, error.reason)
-        except (urllib.error.URLError, OSError, ValueError) as error:
+        except (urllib.error.URLError, UrlConnectionError, SSLValidationError, OSError, ValueError) as error:
             reason = getattr(error, 'reason', None) or error
             entry['error'] = str(reason)
         return entry

@@ -20,7 +20,7 @@ description:
     the host, such as a metrics snapshot, so that one task collects everything.
   - The archive is created with mode C(0600), because logs can contain personal data.
 author:
-  - promptlib.rollback developers
+  - promptlib.rollback developers (@promptlib)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:

@@ -14,10 +14,9 @@ description:
   - Runs C(pm2 jlist) and returns each process's status, restart count, start time and log paths.
   - Never returns the processes' environments, because they carry secrets such as database URLs and tokens.
 author:
-  - promptlib.rollback developers
+  - promptlib.rollback developers (@promptlib)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.info_module
 attributes:
   check_mode:
     support: full

@@ -26,7 +26,7 @@ description:
   - To export to a path on the controller, run the task with C(delegate_to=localhost) and a O(url) that the
     controller can reach, or export on the host and copy the file with M(ansible.builtin.fetch).
 author:
-  - promptlib.rollback developers
+  - promptlib.rollback developers (@promptlib)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:

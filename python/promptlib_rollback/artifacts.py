@@ -74,7 +74,7 @@ def run_folders(root: Path) -> list[Path]:
         match = RUN_FOLDER.match(entry.name)
         if match and entry.is_dir() and not entry.is_symlink():
             folders.append((match.group("run_id"), entry.name, entry))
-    return [entry for _, _, entry in sorted(folders)]
+    return [entry for unused, unused, entry in sorted(folders)]
 
 
 def is_finished(folder: Path) -> bool:

@@ -96,7 +96,7 @@ def format_decision(decision: Decision) -> list[str]:
     if not decision.rollback:
         rows.append(("No rollback", decision.no_rollback_reason or ""))
     rows.append(("Run it with", rollback_command(decision)))
-    width = max(len(label) for label, _ in rows) + 1
+    width = max(len(label) for label, unused in rows) + 1
     return [f"{label + ':':<{width}} {value}" for label, value in rows]
 
 

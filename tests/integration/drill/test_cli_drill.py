@@ -33,6 +33,7 @@ def test_drill_command_json(tmp_path):
             text=True,
             timeout=DRILL_TIMEOUT_SECONDS,
             stdin=subprocess.DEVNULL,
+            check=False,
         )
     finally:
         remove_container(name, env=podman_env())

@@ -22,7 +22,7 @@ import pytest
 from drill_host import APP_ROOT, DrillHost, container_prefix
 
 from promptlib_rollback import cli
-from promptlib_rollback.diagnose import Diagnosis, diagnose
+from promptlib_rollback.diagnosis import Diagnosis, diagnose
 from promptlib_rollback.drill import build_image, podman_env, remove_container, start_container, write_inventory
 from promptlib_rollback.paths import find_collection_root
 from promptlib_rollback.report import load_report

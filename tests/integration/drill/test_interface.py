@@ -61,6 +61,7 @@ def run_cli(host: DrillHost, *args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=RUN_TIMEOUT_SECONDS,
         stdin=subprocess.DEVNULL,
+        check=False,
     )
 
 
@@ -161,7 +162,7 @@ def test_cancel_mid_rollback_stops_cleanly(drill_host):
     assert stored["outcome"] == "cancelled"
     assert stored["cancelled_step"]["task"] == result.cancelled_step.task
     assert leftover_module_processes(drill_host) == ""
-    playbooks = subprocess.run(["pgrep", "-f", result.artifacts_dir], capture_output=True, text=True)
+    playbooks = subprocess.run(["pgrep", "-f", result.artifacts_dir], capture_output=True, text=True, check=False)
     assert playbooks.stdout == ""
 
 
@@ -180,6 +181,7 @@ def test_readme_example_runs_as_written(drill_host, tmp_path):
         capture_output=True,
         text=True,
         timeout=RUN_TIMEOUT_SECONDS,
+        check=False,
     )
 
     assert completed.returncode == 0, completed.stderr
@@ -215,7 +217,7 @@ def run_on_terminal(host: DrillHost, *args: str) -> tuple[int, str]:
     chunks = []
     deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
-        ready, _, _ = select.select([controller], [], [], 1.0)
+        ready, unused, unused = select.select([controller], [], [], 1.0)
         if ready:
             try:
                 data = os.read(controller, 65536)

@@ -126,7 +126,7 @@ def test_background_run_succeeds(tmp_path):
 def test_wait_timeout_while_running(tmp_path):
     handle = api.start(write_playbook(tmp_path, LONG_TASK), LOCAL_INVENTORY, {"workdir": str(tmp_path)},
                        artifacts_root=tmp_path / "out")
-    wait_for(lambda: (tmp_path / "started").exists())
+    wait_for((tmp_path / "started").exists)
     with pytest.raises(TimeoutError) as raised:
         handle.wait(0.5)
     assert handle.run_id in str(raised.value)
@@ -138,7 +138,7 @@ def test_wait_timeout_while_running(tmp_path):
 def test_cancel_lets_task_finish(tmp_path):
     handle = api.start(write_playbook(tmp_path, LONG_TASK), LOCAL_INVENTORY, {"workdir": str(tmp_path)},
                        artifacts_root=tmp_path / "out")
-    wait_for(lambda: (tmp_path / "started").exists())
+    wait_for((tmp_path / "started").exists)
     assert handle.cancel() is True
     assert handle.cancel_requested
     # The task ends about a second after this, which is less than
@@ -192,7 +192,7 @@ def test_sigint_cancels_blocking_run(tmp_path):
     previous = signal.getsignal(signal.SIGINT)
 
     def interrupt_when_started():
-        wait_for(lambda: (tmp_path / "started").exists())
+        wait_for((tmp_path / "started").exists)
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(1.5)
         (tmp_path / "go").touch()
@@ -210,18 +210,18 @@ def test_sigint_cancels_blocking_run(tmp_path):
 def test_no_playbook_left_after_cancel(tmp_path):
     handle = api.start(write_playbook(tmp_path, LONG_TASK), LOCAL_INVENTORY, {"workdir": str(tmp_path)},
                        artifacts_root=tmp_path / "out")
-    wait_for(lambda: (tmp_path / "started").exists())
+    wait_for((tmp_path / "started").exists)
     handle.cancel()
     (tmp_path / "go").touch()
     handle.wait(60)
-    leftover = subprocess.run(["pgrep", "-f", handle.artifacts_dir], capture_output=True, text=True)
+    leftover = subprocess.run(["pgrep", "-f", handle.artifacts_dir], capture_output=True, text=True, check=False)
     assert leftover.stdout == ""
 
 
 def test_rotation_keeps_count(tmp_path):
     playbook = write_playbook(tmp_path, QUICK)
     out = tmp_path / "out"
-    results = [api.run(playbook, LOCAL_INVENTORY, artifacts_root=out, keep_runs=2) for _ in range(3)]
+    results = [api.run(playbook, LOCAL_INVENTORY, artifacts_root=out, keep_runs=2) for unused in range(3)]
     kept = [folder.name for folder in run_folders(out)]
     assert kept == [results[1].run_id, results[2].run_id]
     loaded = api.load_result(results[2].run_id, artifacts_root=out)

@@ -42,12 +42,12 @@ def test_decide_all_rows():
 
 
 def test_decide_hotfix_says_no_rollback():
-    _, output = run_main(["decide", "minor-ui-issues"])
+    unused, output = run_main(["decide", "minor-ui-issues"])
     assert "No rollback:" in output
 
 
 def test_decide_unknown_exits_2(capsys):
-    code, _ = run_main(["decide", "disk-full"])
+    code, unused = run_main(["decide", "disk-full"])
     assert code == 2
     assert "disk-full" in capsys.readouterr().err
 
@@ -75,7 +75,7 @@ def test_diagnose_exit_codes(monkeypatch, issue_type, outcome, code):
 
 def test_diagnose_prints_evidence(monkeypatch):
     monkeypatch.setattr(incident_cli, "diagnose", lambda *args, **kwargs: make_diagnosis("application-wont-start"))
-    _, output = run_main(["diagnose", "-i", "web1,"])
+    unused, output = run_main(["diagnose", "-i", "web1,"])
     assert "Issue type: application-wont-start" in output
     assert "- pm2 errored" in output
     assert "rollback_issue=application-wont-start" in output
@@ -108,6 +108,6 @@ def test_report_prints_markdown(monkeypatch):
 
 
 def test_report_unknown_run_exits_2(tmp_path, capsys):
-    code, _ = run_main(["report", "20250101T120000Z-1a2b3c4d", "--artifacts-dir", str(tmp_path)])
+    code, unused = run_main(["report", "20250101T120000Z-1a2b3c4d", "--artifacts-dir", str(tmp_path)])
     assert code == 2
     assert "not found" in capsys.readouterr().err

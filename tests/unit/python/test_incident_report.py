@@ -37,7 +37,8 @@ DECISION = {
 }
 
 
-def make_result(tmp_path, checks=CHECKS, outcome="succeeded"):
+def make_result(tmp_path, checks=None, outcome="succeeded"):
+    checks = CHECKS if checks is None else checks
     run_dir = tmp_path / RUN_ID
     run_dir.mkdir()
     steps = [

@@ -63,8 +63,8 @@ def test_files_archived(module_exits, tmp_path, logs):
 
 def test_long_file_keeps_end(module_exits, tmp_path, logs):
     dest = tmp_path / 'out.tar.gz'
-    result, _ = run_module(log_archive.main, {'dest': str(dest), 'paths': [str(logs / 'application.log')],
-                                              'max_bytes': 7})
+    args = {'dest': str(dest), 'paths': [str(logs / 'application.log')], 'max_bytes': 7}
+    result, unused = run_module(log_archive.main, args)
     assert members(dest)[str(logs / 'application.log').lstrip('/')] == b'line 3\n'
     assert result['files'][0]['truncated'] is True
     assert result['files'][0]['size'] == 21

@@ -50,7 +50,7 @@ def test_all_processes_read(jlist):
 
 
 def test_process_fields(jlist):
-    result, _ = run_module(pm2_info.main, {'name': 'prompt-library'})
+    result, unused = run_module(pm2_info.main, {'name': 'prompt-library'})
     process = result['processes'][0]
     assert process['status'] == 'errored'
     assert process['restarts'] == 5
@@ -60,12 +60,12 @@ def test_process_fields(jlist):
 
 
 def test_missing_start_time_is_none(jlist):
-    result, _ = run_module(pm2_info.main, {'name': 'worker'})
+    result, unused = run_module(pm2_info.main, {'name': 'worker'})
     assert result['processes'][0]['started_at'] is None
 
 
 def test_environment_never_returned(jlist):
-    result, _ = run_module(pm2_info.main, {})
+    result, unused = run_module(pm2_info.main, {})
     assert 'never-show-this' not in json.dumps(result)
 
 
