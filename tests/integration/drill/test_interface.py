@@ -217,7 +217,7 @@ def run_on_terminal(host: DrillHost, *args: str) -> tuple[int, str]:
     chunks = []
     deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
-        ready, unused, unused = select.select([controller], [], [], 1.0)
+        ready, unused_write, unused_error = select.select([controller], [], [], 1.0)
         if ready:
             try:
                 data = os.read(controller, 65536)
