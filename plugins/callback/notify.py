@@ -19,7 +19,7 @@ description:
     run's artifacts folder.
   - A notification that cannot be delivered is logged as a warning and in C(notifications.jsonl) in the run's
     artifacts folder, and never fails the rollback. Deliveries run in a background thread, so a slow receiver
-    does not slow the rollback; at the end the plugin waits at most twice O(timeout) per queued delivery.
+    does not slow the rollback; at the end the plugin waits at most twice the delivery timeout per queued delivery.
   - Only playbooks whose file name matches O(playbooks) notify, so diagnose, validate and drill setup runs stay quiet.
   - The impact and ETA of the customer notice come from the extra variables C(rollback_impact) and
     C(rollback_eta) when set, else from the file; the ETA defaults to the start plus the procedure's high

@@ -67,7 +67,7 @@ processes:
     name: {description: Process name., type: str, sample: prompt-library}
     pm_id: {description: pm2 process id., type: int, sample: 0}
     status: {description: "pm2 status, for example C(online), C(stopped) or C(errored).", type: str, sample: errored}
-    pid: {description: Operating system process id, or null when not running., type: int, sample: 4242}
+    pid: {description: 'Operating system process id, or null when not running.', type: int, sample: 4242}
     restarts: {description: Restarts pm2 counted since the process was started., type: int, sample: 15}
     exec_path: {description: Script pm2 runs., type: str, sample: /opt/prompt-library/current/server.js}
     cwd: {description: Working directory., type: str, sample: /opt/prompt-library/current}

@@ -54,7 +54,8 @@ def template_count(host: DrillHost) -> int:
 
 
 def test_maintenance_check_apply_repeat(drill_host):
-    args = {"operation": "maintenance", "enabled": True, "message": "Template system maintenance in progress"}
+    message = "Template system maintenance in progress"
+    args = {"operation": "maintenance", "enabled": True, "maintenance_message": message}
     check, unused = run_module(drill_host, args, check=True, diff=True)
     assert check["changed"] is True
     assert check["diff"]["after"].startswith("enabled: true")

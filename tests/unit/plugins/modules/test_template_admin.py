@@ -167,7 +167,7 @@ def posts(api):
 # ===========================================================================
 
 def test_maintenance_check_mode_sends_no_change(api):
-    result, failed = run(api, check=True, operation='maintenance', enabled=True, message='Down for a bit')
+    result, failed = run(api, check=True, operation='maintenance', enabled=True, maintenance_message='Down for a bit')
     assert not failed
     assert result['changed'] is True
     assert result['state'] == {'enabled': True, 'message': 'Down for a bit'}
@@ -177,8 +177,8 @@ def test_maintenance_check_mode_sends_no_change(api):
 
 
 def test_maintenance_on_then_unchanged(api):
-    first, unused = run(api, operation='maintenance', enabled=True, message='Down for a bit')
-    second, unused = run(api, operation='maintenance', enabled=True, message='Down for a bit')
+    first, unused = run(api, operation='maintenance', enabled=True, maintenance_message='Down for a bit')
+    second, unused = run(api, operation='maintenance', enabled=True, maintenance_message='Down for a bit')
     assert first['changed'] is True
     assert api.maintenance == {'enabled': True, 'message': 'Down for a bit'}
     assert second['changed'] is False
@@ -188,7 +188,7 @@ def test_maintenance_on_then_unchanged(api):
 
 def test_maintenance_new_message_is_a_change(api):
     api.maintenance = {'enabled': True, 'message': 'old'}
-    result, unused = run(api, operation='maintenance', enabled=True, message='new')
+    result, unused = run(api, operation='maintenance', enabled=True, maintenance_message='new')
     assert result['changed'] is True
     assert api.maintenance['message'] == 'new'
 
@@ -202,15 +202,15 @@ def test_maintenance_on_without_message_keeps_current(api):
 
 def test_maintenance_off_ignores_message(api):
     api.maintenance = {'enabled': True, 'message': 'busy'}
-    first, unused = run(api, operation='maintenance', enabled=False, message='ignored')
-    second, unused = run(api, operation='maintenance', enabled=False, message='ignored')
+    first, unused = run(api, operation='maintenance', enabled=False, maintenance_message='ignored')
+    second, unused = run(api, operation='maintenance', enabled=False, maintenance_message='ignored')
     assert first['changed'] is True
     assert api.maintenance == {'enabled': False, 'message': None}
     assert second['changed'] is False
 
 
 def test_maintenance_diff_shows_states(api):
-    result, unused = run(api, diff=True, operation='maintenance', enabled=True, message='m')
+    result, unused = run(api, diff=True, operation='maintenance', enabled=True, maintenance_message='m')
     assert result['diff']['before'] == 'enabled: false\nmessage: null\n'
     assert result['diff']['after'] == 'enabled: true\nmessage: "m"\n'
 
@@ -430,7 +430,7 @@ def test_token_from_environment(api, monkeypatch):
 
 
 def test_token_sent_only_as_header(api):
-    run(api, operation='maintenance', enabled=True, message='m')
+    run(api, operation='maintenance', enabled=True, maintenance_message='m')
     assert all(TOKEN not in path for _method, path in api.requests)
     assert set(api.authorizations) == {'Bearer %s' % TOKEN}
 
@@ -439,7 +439,7 @@ def test_token_sent_only_as_header(api):
     ({'token': '  '}, 'token is empty'),
     ({'url': 'ftp://example.com'}, 'url must start with http:// or https://'),
     ({'timeout': 0}, 'timeout must be more than 0'),
-    ({'message': 'x' * 501, 'operation': 'maintenance', 'enabled': True}, 'at most 500'),
+    ({'maintenance_message': 'x' * 501, 'operation': 'maintenance', 'enabled': True}, 'at most 500'),
 ])
 def test_invalid_options_fail_before_requests(api, options, expected):
     args = {'operation': 'list'}
