@@ -4,7 +4,10 @@
 #
 # The image carries systemd as PID 1, PostgreSQL 15, nginx, Node.js 18 and pm2,
 # plus the `pg` client library the reference application needs, so drills never
-# reach a registry once the image exists.
+# reach a registry once the image exists. It also carries an OpenSSH server, so
+# a drill can reach the container over SSH as production runs do. The image has
+# no host keys and no authorized key: each container generates its host keys
+# when sshd first starts, and the drill installs a key of its own.
 #
 # The image is labelled with a hash of this script and the files it reads. An
 # image whose label matches is reused; any change to those inputs rebuilds it.
@@ -26,6 +29,7 @@ packages=(
   nodejs npm
   python3 python3-apt
   ca-certificates curl procps iproute2 less sudo
+  openssh-server
 )
 
 inputs_hash=$(
@@ -100,6 +104,18 @@ in_root systemctl mask getty@tty1.service console-getty.service systemd-firstboo
   systemd-udevd.service systemd-udev-trigger.service systemd-resolved.service >/dev/null 2>&1 || true
 in_root systemctl enable postgresql nginx >/dev/null
 rm -f "$rootfs/etc/nginx/sites-enabled/default"
+
+# Host keys made here would be shared by every container of the image, so they
+# are removed and sshd generates a set per container before its first start.
+rm -f "$rootfs"/etc/ssh/ssh_host_*
+mkdir -p "$rootfs/etc/systemd/system/ssh.service.d"
+cat >"$rootfs/etc/systemd/system/ssh.service.d/host-keys.conf" <<'EOF'
+[Service]
+ExecStartPre=
+ExecStartPre=/usr/bin/ssh-keygen -A
+ExecStartPre=/usr/sbin/sshd -t
+EOF
+in_root systemctl enable ssh >/dev/null
 echo promptlib-drill >"$rootfs/etc/hostname"
 : >"$rootfs/etc/machine-id"
 in_root apt-get clean
