@@ -13,7 +13,7 @@ from types import MappingProxyType
 from typing import Any, TextIO
 
 from . import __version__
-from .drill import SCENARIOS, run_drill
+from .drill import CONNECTIONS, SCENARIOS, run_drill
 from .errors import ConfigurationError, DrillError, RollbackError
 from .procedures import PROCEDURES
 from .results import DrillResult, RunResult, StepResult
@@ -127,6 +127,13 @@ def build_parser() -> argparse.ArgumentParser:
     drill.add_argument("scenario", metavar="SCENARIO", choices=sorted(SCENARIOS), help="one of: %(choices)s")
     drill.add_argument("--keep", action="store_true", help="keep the container after the drill for inspection")
     drill.add_argument("--rebuild-image", action="store_true", help="rebuild the drill image even when it is current")
+    drill.add_argument(
+        "--connection",
+        choices=CONNECTIONS,
+        default="auto",
+        help="how Ansible reaches the drill container: ssh, podman, or auto (ssh when the image has an "
+        "OpenSSH server; default)",
+    )
     return parser
 
 
@@ -219,6 +226,7 @@ def command_drill(args: argparse.Namespace, stdout: TextIO) -> int:
             artifacts_root=args.artifacts_dir,
             rebuild_image=args.rebuild_image,
             event_callback=callback,
+            connection=args.connection,
         )
     except DrillError as exc:
         report_drill_error(args, exc, stdout)

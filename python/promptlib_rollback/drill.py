@@ -15,11 +15,14 @@ import subprocess
 import time
 from collections import deque
 from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 import yaml
 
+from .drill_ssh import SshAccess, enable_ssh, image_has_sshd
 from .errors import ConfigurationError, DrillError
 from .events import StepCallback
 from .paths import default_artifacts_root, find_collection_root
@@ -29,6 +32,8 @@ from .runner import ADMIN_TOKEN_ENV, new_run_id, resolve_playbook, run_playbook
 logger = logging.getLogger(__name__)
 
 DRILL_IMAGE = "localhost/promptlib-drill:latest"
+# Overrides DRILL_IMAGE, for example to try a changed build script under another tag.
+DRILL_IMAGE_ENV = "PROMPTLIB_DRILL_IMAGE"
 DRILL_HOSTNAME = "promptlib-drill"
 CONTAINER_PREFIX = "promptlib-drill-"
 INVENTORY_GROUP = "prompt_library"
@@ -44,6 +49,8 @@ POLL_INTERVAL_SECONDS = 1.0
 PODMAN_COMMAND_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 10
 OUTPUT_TAIL_LINES = 20
+CONNECTIONS = ("auto", "ssh", "podman")
+PODMAN_CONNECTION = "containers.podman.podman"
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,11 @@ def get_scenario(name: str) -> Scenario:
         raise ConfigurationError(f"Unknown drill scenario {name!r}: choose one of {known}.") from None
 
 
+def drill_image() -> str:
+    """Return the drill image: $PROMPTLIB_DRILL_IMAGE when set, else DRILL_IMAGE."""
+    return os.environ.get(DRILL_IMAGE_ENV) or DRILL_IMAGE
+
+
 def container_name(scenario: str) -> str:
     return f"{CONTAINER_PREFIX}{scenario}"
 
@@ -103,12 +115,18 @@ def _podman() -> str:
 
 
 def _run_podman(
-    args: list[str], env: dict[str, str], *, timeout: float = PODMAN_COMMAND_TIMEOUT_SECONDS
+    args: list[str],
+    env: dict[str, str],
+    *,
+    timeout: float = PODMAN_COMMAND_TIMEOUT_SECONDS,
+    input_text: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     command = [_podman(), *args]
     logger.debug("Running %s", command)
     try:
-        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+        return subprocess.run(
+            command, env=env, input=input_text, capture_output=True, text=True, timeout=timeout, check=False
+        )
     except subprocess.TimeoutExpired as exc:
         raise DrillError(f"`podman {' '.join(args)}` timed out after {timeout:.0f}s.") from exc
 
@@ -213,16 +231,20 @@ def wait_for_systemd(name: str, env: dict[str, str], timeout: float = SYSTEMD_TI
 def start_container(
     name: str,
     *,
-    image: str = DRILL_IMAGE,
+    image: str | None = None,
     env: dict[str, str] | None = None,
     timeout: float = SYSTEMD_TIMEOUT_SECONDS,
+    publish_ssh: bool = False,
 ) -> str:
     """Start a drill container with systemd as PID 1 and wait until it has booted.
 
-    An existing container with the same name is removed first. On a failed
-    boot the new container is removed again. Returns the systemd state.
+    ``image`` defaults to :func:`drill_image`. With ``publish_ssh``, the
+    container's port 22 is published on a free port of 127.0.0.1 only. An
+    existing container with the same name is removed first. On a failed boot
+    the new container is removed again. Returns the systemd state.
     """
     env = env or podman_env()
+    image = image or drill_image()
     if remove_container(name, env):
         logger.info("Removed the leftover container %s before starting a new one", name)
     args = [
@@ -237,9 +259,10 @@ def start_container(
         "--pull=never",
         "--label",
         "promptlib.drill=1",
-        image,
-        "/sbin/init",
     ]
+    if publish_ssh:
+        args += ["--publish", "127.0.0.1::22"]
+    args += [image, "/sbin/init"]
     completed = _run_podman(args, env)
     if completed.returncode != 0:
         raise DrillError(f"Starting container {name} from {image} failed: {_output_of(completed)}")
@@ -253,24 +276,49 @@ def start_container(
     return state
 
 
-def write_inventory(path: Path, name: str) -> Path:
-    """Write an inventory with the container as the only ``prompt_library`` host."""
+def host_vars(ssh: SshAccess | None) -> dict[str, Any]:
+    """Return the inventory variables of a drill container: over ``ssh``, or the podman connection."""
+    variables: dict[str, Any] = ssh.host_vars() if ssh else {"ansible_connection": PODMAN_CONNECTION}
+    variables["ansible_python_interpreter"] = "/usr/bin/python3"
+    return variables
+
+
+def write_inventory(path: Path, name: str, ssh: SshAccess | None = None) -> Path:
+    """Write an inventory with the container as the only ``prompt_library`` host.
+
+    Ansible reaches it over ``ssh`` when given, else through podman.
+    """
+    return write_fleet_inventory(path, {name: ssh})
+
+
+def write_fleet_inventory(path: Path, hosts: Mapping[str, SshAccess | None]) -> Path:
+    """Write an inventory whose ``prompt_library`` group is the containers in ``hosts``.
+
+    ``hosts`` maps each container name to its SSH access, or to None for the
+    podman connection.
+    """
     inventory = {
-        "all": {
-            "children": {
-                INVENTORY_GROUP: {
-                    "hosts": {
-                        name: {
-                            "ansible_connection": "containers.podman.podman",
-                            "ansible_python_interpreter": "/usr/bin/python3",
-                        }
-                    }
-                }
-            }
-        }
+        "all": {"children": {INVENTORY_GROUP: {"hosts": {name: host_vars(ssh) for name, ssh in hosts.items()}}}}
     }
     path.write_text(yaml.safe_dump(inventory, sort_keys=False), encoding="utf-8")
     return path
+
+
+def connect(name: str, connection: str, directory: Path, env: dict[str, str]) -> SshAccess | None:
+    """Decide how Ansible reaches container ``name`` and set up SSH when it is used.
+
+    ``connection`` is ``ssh``, ``podman``, or ``auto`` (SSH when the image has
+    an OpenSSH server, which needs the container started with ``publish_ssh``).
+    Returns the SSH access, or None for the podman connection.
+    """
+    if connection not in CONNECTIONS:
+        raise ConfigurationError(f"Unknown drill connection {connection!r}: choose one of {', '.join(CONNECTIONS)}.")
+    if connection == "podman":
+        return None
+    if connection == "auto" and not image_has_sshd(name, env, _run_podman):
+        logger.info("The drill image has no OpenSSH server, so Ansible reaches %s through podman", name)
+        return None
+    return enable_ssh(name, directory, env, _run_podman)
 
 
 def _explain(result: RunResult) -> str:
@@ -305,10 +353,14 @@ def run_drill(
     artifacts_root: str | os.PathLike[str] | None = None,
     rebuild_image: bool = False,
     event_callback: StepCallback | None = None,
+    connection: str = "auto",
 ) -> DrillResult:
     """Run drill ``scenario`` (a key of SCENARIOS) in a fresh container.
 
-    The container is removed at the end, whatever the outcome, unless
+    Ansible reaches the container as ``connection`` says: ``ssh`` (a key and
+    known_hosts file made for this drill, port 22 published on 127.0.0.1),
+    ``podman``, or ``auto``, which uses SSH when the image has an OpenSSH
+    server. The container is removed at the end, whatever the outcome, unless
     ``keep`` is set. ``ttr_seconds`` is the rollback run's duration when it
     succeeded and None otherwise. ``event_callback`` receives the steps of
     both the setup and the rollback run.
@@ -320,6 +372,8 @@ def run_drill(
             result when there is one.
     """
     spec = get_scenario(scenario)
+    if connection not in CONNECTIONS:
+        raise ConfigurationError(f"Unknown drill connection {connection!r}: choose one of {', '.join(CONNECTIONS)}.")
     root = find_collection_root()
     # Check both playbooks before spending time on the image and the container.
     setup_playbook = resolve_playbook(SETUP_PLAYBOOK, root)
@@ -338,12 +392,13 @@ def run_drill(
     name = container_name(spec.name)
     try:
         build_image(root, rebuild=rebuild_image, env=env)
-        start_container(name, env=env)
+        start_container(name, env=env, publish_ssh=connection != "podman")
     except DrillError as exc:
         exc.artifacts_dir = exc.artifacts_dir or str(drill_dir)
         raise
     try:
-        inventory = write_inventory(drill_dir / "inventory.yml", name)
+        ssh = connect(name, connection, drill_dir / "ssh", env)
+        inventory = write_inventory(drill_dir / "inventory.yml", name, ssh)
         setup = run_playbook(
             setup_playbook,
             inventory,
