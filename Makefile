@@ -1,5 +1,5 @@
 # Entry points: `make drill` runs the app-failure drill, `make test` runs every
-# test. Both install what they need first: Debian packages, a virtual
+# test, `make bench` runs the benchmarks recorded in BENCHMARKS.md. Both install what they need first: Debian packages, a virtual
 # environment in .venv, pm2 in .tools, and the drill image.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -22,11 +22,12 @@ export ADMIN_TOKEN
 DEBIAN_PACKAGES := podman runc debootstrap uidmap slirp4netns fuse-overlayfs \
 	postgresql postgresql-client nodejs npm curl
 
-.PHONY: help deps system-deps venv tools image drill test unit integration molecule lint clean
+.PHONY: help deps system-deps venv tools image drill test unit integration molecule bench lint clean
 
 help:
 	@echo "make drill   run the app-failure drill against a fresh drill container"
 	@echo "make test    run unit, integration and molecule tests"
+	@echo "make bench   time rollbacks against the runbook in drill containers (about 2 hours)"
 	@echo "make deps    install Debian packages, .venv, pm2 and the drill image"
 
 deps: system-deps venv tools image
@@ -74,6 +75,10 @@ molecule: deps
 test: deps
 	$(BIN)/pytest tests
 	$(BIN)/molecule test -s app-failure
+
+# BENCH_ARGS passes options to bench/run.py, for example BENCH_ARGS="--only rollback --runs 3".
+bench: deps
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 lint: venv
 	$(BIN)/ansible-lint
