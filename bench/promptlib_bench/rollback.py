@@ -1,0 +1,113 @@
+"""Time to recover and downtime: the collection's full rollback against the runbook's commands."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from .analysis import http_summary, runbook_steps
+from .target import ROOT, Target, time_command
+
+logger = logging.getLogger(__name__)
+
+GOOD_VERSION = "1.4.0"
+# Requests the probe keeps sending after a run, so a late failure is still seen.
+SETTLE_SECONDS = 1.5
+RUNBOOK_TIMEOUT_SECONDS = 900
+
+
+@dataclass
+class Variant:
+    """One way of rolling back, timed from its start to its end."""
+
+    key: str
+    label: str
+    run: Callable[[Target], dict[str, Any]]
+
+
+def run_collection(target: Target, *, connection: str = "ssh", extravars: dict[str, Any] | None = None,
+                   playbook: str = "playbooks/rollback-full.yml") -> dict[str, Any]:
+    result = target.run(playbook, extravars, connection=connection)
+    if not result.succeeded:
+        raise RuntimeError(f"Rollback on {target.name} ended {result.outcome}: {result.error or result.failed_step}")
+    steps = [{"role": step.role, "task": step.task, "status": step.status, "seconds": step.duration_seconds}
+             for step in result.steps]
+    return {"seconds": result.duration_seconds, "steps": steps}
+
+
+def run_ansible_playbook(target: Target, extravars: dict[str, Any] | None = None,
+                         root: Path = ROOT) -> dict[str, Any]:
+    """Time ansible-playbook itself, without the Python wrapper, from the checkout ``root``."""
+    argv = ["ansible-playbook", "-i", str(target.ssh_inventory), str(root / "playbooks/rollback-full.yml")]
+    for key, value in (extravars or {}).items():
+        argv += ["-e", f"{key}={value}"]
+    env = {**target.envvars(), "ANSIBLE_CONFIG": str(root / "ansible.cfg"),
+           "ANSIBLE_COLLECTIONS_PATH": str(root / ".collections")}
+    seconds, returncode, output = time_command(argv, env=env, cwd=root)
+    if returncode != 0:
+        raise RuntimeError(f"ansible-playbook failed on {target.name} ({returncode}):\n{output[-3000:]}")
+    return {"seconds": round(seconds, 3)}
+
+
+def run_runbook(target: Target, mode: str = "operator") -> dict[str, Any]:
+    started = time.monotonic()
+    completed = target.sh(f"bash {target.tool('runbook-full-rollback.sh')}", check=False,
+                          timeout=RUNBOOK_TIMEOUT_SECONDS,
+                          env={"RUNBOOK_MODE": mode, "ADMIN_TOKEN": target.admin_token})
+    seconds = time.monotonic() - started
+    steps, failed = runbook_steps(completed.stdout)
+    if mode == "operator" and completed.returncode != 0:
+        raise RuntimeError(f"The runbook baseline did not bring {target.name} back ({completed.returncode}): "
+                           f"{failed}\n{completed.stderr[-2000:]}")
+    return {"seconds": round(seconds, 3), "runbook_steps": steps, "failed_commands": failed,
+            "exit_status": completed.returncode}
+
+
+class RefCheckout:
+    """A temporary git worktree of another commit, to time its roles against this one's."""
+
+    def __init__(self, ref: str) -> None:
+        self.ref = ref
+        self.path = Path(tempfile.mkdtemp(prefix="promptlib-bench-ref-")) / "tree"
+
+    def __enter__(self) -> Path:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(self.path), self.ref],
+                       check=True, capture_output=True, text=True)
+        return self.path
+
+    def __exit__(self, *exc: object) -> None:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(self.path)],
+                       check=False, capture_output=True, text=True)
+
+
+def measure(target: Target, variant: Variant, label: str) -> dict[str, Any]:
+    """Rearm ``target``, run ``variant`` with the HTTP probe running, and summarize both."""
+    target.rearm()
+    probe = target.start_probe("http", label, "--rate 20")
+    start = time.time()
+    try:
+        outcome = variant.run(target)
+    finally:
+        end = time.time()
+        time.sleep(SETTLE_SECONDS)
+        records = target.stop_probe(probe)
+    outcome.update(http_summary(records, start, end, GOOD_VERSION))
+    outcome["load_average"] = os.getloadavg()[0]
+    logger.info("%s %s: %.1f s, %d failed requests, healthy after %s s", variant.key, label,
+                outcome["seconds"], outcome["failed"], outcome["healthy_after"])
+    return outcome
+
+
+def interleave(target: Target, variants: list[Variant], runs: int) -> dict[str, list[dict[str, Any]]]:
+    """Run every variant once per round, ``runs`` rounds, so that load changes hit them all alike."""
+    results: dict[str, list[dict[str, Any]]] = {variant.key: [] for variant in variants}
+    for round_number in range(1, runs + 1):
+        for variant in variants:
+            results[variant.key].append(measure(target, variant, f"{variant.key}-{round_number}"))
+    return results
