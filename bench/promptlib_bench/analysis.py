@@ -20,11 +20,16 @@ def http_summary(records: list[dict[str, Any]], start: float, end: float, good_v
     """Summarize HTTP probe records around a rollback that ran from ``start`` to ``end`` (epoch seconds).
 
     ``failed`` counts the requests sent while the rollback ran that did not
-    answer 200. ``healthy_after`` is the time from ``start`` until every later
-    request answered 200 with ``good_version``, or None when the last ones did not.
+    answer 200. Of those, ``timed_out`` got no answer within the probe's
+    timeout, which on an overloaded machine happens without any rollback, and
+    ``refused`` got an error answer or a refused or reset connection, which is
+    what a stopped application causes. ``healthy_after`` is the time from
+    ``start`` until every later request answered 200 with ``good_version``, or
+    None when the last ones did not.
     """
     during = [record for record in records if start <= record["t"] <= end]
     failed = [record for record in during if record["status"] != 200]
+    timed_out = [record for record in failed if "timed out" in (record.get("error") or "")]
     healthy_from = None
     for record in sorted(records, key=lambda item: item["t"]):
         good = record["status"] == 200 and record.get("version") == good_version
@@ -35,6 +40,8 @@ def http_summary(records: list[dict[str, Any]], start: float, end: float, good_v
     return {
         "requests": len(during),
         "failed": len(failed),
+        "timed_out": len(timed_out),
+        "refused": len(failed) - len(timed_out),
         "healthy_after": None if healthy_from is None else round(max(0.0, healthy_from - start), 3),
         "errors": sorted({record.get("error") or f"HTTP {record['status']}" for record in failed})[:5],
         # When each failed request was sent, in seconds after the start, to place the failures in the run.

@@ -36,10 +36,13 @@ def render_rollback(section: dict[str, Any]) -> list[str]:
         ratio = baseline / seconds if baseline and seconds else None
         rows.append([labels.get(key, key), format_seconds(seconds), range_text([r["seconds"] for r in runs]),
                      format_seconds(healthy), "n/a" if ratio is None else f"{ratio:.1f}x",
+                     format_seconds(median(run.get("container_cpu_seconds") for run in runs)),
+                     format_seconds(median(run.get("controller_cpu_seconds") for run in runs)),
                      format_seconds(median(run["load_average"] for run in runs), 2)])
     lines = ["## Time to recover: app-failure, full rollback", "",
              markdown_table(["how", "median s", "range s", "healthy through nginx after (median s)",
-                             "runbook time / this", "load (1 min)"], rows), ""]
+                             "runbook time / this", "CPU s in container", "CPU s on controller",
+                             "load (1 min)"], rows), ""]
     ours = median(run["seconds"] for run in variants.get("ssh-wrapper", []))
     if baseline and ours:
         lines += [f"Target under {TTR_TARGET_SECONDS:.0f} s: {met(ours < TTR_TARGET_SECONDS)} "
@@ -79,17 +82,22 @@ def render_downtime(section: dict[str, Any]) -> list[str]:
     rows = []
     for key, runs in section["variants"].items():
         failed = [run["failed"] for run in runs]
+        refused = [run.get("refused", 0) for run in runs]
         rows.append([section["labels"].get(key, key), format_seconds(median(failed), 0),
-                     f"{min(failed)} to {max(failed)}",
+                     f"{min(failed)} to {max(failed)}", format_seconds(median(refused), 0),
+                     f"{min(refused)} to {max(refused)}",
                      format_seconds(median(run["requests"] for run in runs), 0),
-                     format_seconds(median(run["seconds"] for run in runs))])
+                     format_seconds(median(run["seconds"] for run in runs)),
+                     format_seconds(median(run["load_average"] for run in runs), 2)])
     zero = section["variants"].get("zero-downtime")
     lines = ["## Downtime: code-only rollback of a running release, 20 requests/s through nginx", "",
-             markdown_table(["how", "failed requests (median)", "range", "requests sent (median)",
-                             "rollback median s"], rows), ""]
+             markdown_table(["how", "failed requests (median)", "range", "of which refused or 5xx (median)",
+                             "range", "requests sent (median)", "rollback median s", "load (1 min)"], rows), ""]
     if zero:
         lines += [f"Target zero failed requests in zero-downtime mode: "
-                  f"{met(max(run['failed'] for run in zero) == 0)}.", ""]
+                  f"{met(max(run['failed'] for run in zero) == 0)} "
+                  f"(at most {max(run['failed'] for run in zero)} failed, "
+                  f"{max(run.get('refused', 0) for run in zero)} of them refused or 5xx).", ""]
     return lines
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
 import subprocess
 import tempfile
 import time
@@ -20,6 +21,8 @@ GOOD_VERSION = "1.4.0"
 # Requests the probe keeps sending after a run, so a late failure is still seen.
 SETTLE_SECONDS = 1.5
 RUNBOOK_TIMEOUT_SECONDS = 900
+# A request without an answer within this time counts as failed.
+PROBE_TIMEOUT_SECONDS = 5
 
 
 @dataclass
@@ -86,17 +89,34 @@ class RefCheckout:
                        check=False, capture_output=True, text=True)
 
 
+def controller_cpu_seconds() -> float:
+    """Return the CPU seconds of this process and of the children it has waited for (ansible-playbook, podman)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def measure(target: Target, variant: Variant, label: str) -> dict[str, Any]:
-    """Rearm ``target``, run ``variant`` with the HTTP probe running, and summarize both."""
+    """Rearm ``target``, run ``variant`` with the HTTP probe running, and summarize both.
+
+    Besides wall time, it records the CPU seconds the run used in the container (less the
+    probe's) and on the controller, which do not depend on how busy the machine was.
+    """
     target.rearm()
-    probe = target.start_probe("http", label, "--rate 20")
+    probe = target.start_probe("http", label, f"--rate 20 --timeout {PROBE_TIMEOUT_SECONDS}")
+    container_before, probe_before = target.cpu_seconds(probe)
+    controller_before = controller_cpu_seconds()
     start = time.time()
     try:
         outcome = variant.run(target)
     finally:
         end = time.time()
+        controller_after = controller_cpu_seconds()
+        container_after, probe_after = target.cpu_seconds(probe)
         time.sleep(SETTLE_SECONDS)
         records = target.stop_probe(probe)
+    outcome["container_cpu_seconds"] = round(container_after - container_before - (probe_after - probe_before), 2)
+    outcome["controller_cpu_seconds"] = round(controller_after - controller_before, 2)
     outcome.update(http_summary(records, start, end, GOOD_VERSION))
     outcome["load_average"] = os.getloadavg()[0]
     logger.info("%s %s: %.1f s, %d failed requests, healthy after %s s", variant.key, label,

@@ -146,6 +146,22 @@ class Target:
             time.sleep(0.1)
         return out
 
+    def cpu_seconds(self, probe_out: str | None = None) -> tuple[float, float]:
+        """Return the CPU seconds the container has used, and those of the probe writing ``probe_out``.
+
+        The container's figure comes from its cgroup (v1 cpuacct), so it counts every process in it.
+        """
+        pid_file = (probe_out or "").replace("/tmp/probe-", "/run/probe-").replace(".jsonl", ".pid")
+        output = self.sh(f"""
+            cat /sys/fs/cgroup/cpuacct/cpuacct.usage
+            if [ -n "{pid_file}" ] && [ -f "{pid_file}" ]; then
+              awk -v hz="$(getconf CLK_TCK)" '{{ print ($14 + $15) / hz }}' /proc/$(cat {pid_file})/stat
+            else
+              echo 0
+            fi
+        """).stdout.split()
+        return int(output[0]) / 1e9, float(output[1])
+
     def stop_probe(self, out: str) -> list[dict[str, Any]]:
         """Stop the probe that writes ``out`` (by the pid it recorded) and return its records."""
         pid_file = out.replace("/tmp/probe-", "/run/probe-").replace(".jsonl", ".pid")
