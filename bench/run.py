@@ -3,11 +3,11 @@
 
 Sections (all by default, or those named with --only):
 
-  rollback   time to recover from a release that will not start: the runbook's
-             commands as a script, the collection over SSH and over podman
-             (through the Python wrapper); with --compare-ref, also the roles of
-             another commit over SSH (through ansible-playbook); with --cli, also
-             this commit through ansible-playbook
+  rollback   time to recover from a release that will not start. It times the
+             runbook's commands as a script, and the collection over SSH and over
+             podman through the Python wrapper. --compare-ref adds the roles of
+             another commit over SSH, and --cli adds this commit through
+             ansible-playbook without the wrapper.
   downtime   failed requests (20 per second through nginx) during a code-only
              rollback of a running release: runbook, default mode, zero-downtime mode
   database   database unavailability of swap against in_place restores at each
@@ -89,6 +89,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="container name prefix (default: $BENCH_CONTAINER_PREFIX or %(default)s)")
     parser.add_argument("--out", type=Path, help="results folder (default: bench/results/<UTC time>)")
     parser.add_argument("--keep", action="store_true", help="keep the containers at the end")
+    parser.add_argument("--render", type=Path, metavar="RESULTS_JSON",
+                        help="only print the report of an earlier run's results.json, running nothing")
     args = parser.parse_args(argv)
     args.sections = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = sorted(set(args.sections) - set(SECTIONS))
@@ -198,6 +200,9 @@ def setup_fleet(targets: list[Target], workdir: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.render:
+        print(report.render(json.loads(args.render.read_text(encoding="utf-8"))), end="")
+        return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     workdir = (args.out or BENCH_DIR / "results" / stamp).resolve()

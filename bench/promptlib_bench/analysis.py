@@ -19,12 +19,12 @@ def spread(values: Iterable[float | None]) -> tuple[float, float] | None:
 def http_summary(records: list[dict[str, Any]], start: float, end: float, good_version: str) -> dict[str, Any]:
     """Summarize HTTP probe records around a rollback that ran from ``start`` to ``end`` (epoch seconds).
 
-    ``failed`` counts the requests sent while the rollback ran that did not
-    answer 200. Of those, ``timed_out`` got no answer within the probe's
+    ``failed`` counts the requests sent while the rollback ran that did not get
+    a 200 response. Of those, ``timed_out`` got no response within the probe's
     timeout, which on an overloaded machine happens without any rollback, and
-    ``refused`` got an error answer or a refused or reset connection, which is
-    what a stopped application causes. ``healthy_after`` is the time from
-    ``start`` until every later request answered 200 with ``good_version``, or
+    ``refused`` got an error response or a refused or reset connection, which
+    is what a stopped application causes. ``healthy_after`` is the time from
+    ``start`` until every later request got a 200 response with ``good_version``, or
     None when the last ones did not.
     """
     during = [record for record in records if start <= record["t"] <= end]

@@ -49,26 +49,8 @@ def render_rollback(section: dict[str, Any]) -> list[str]:
                   f"({ours:.1f} s over SSH through the Python wrapper). "
                   f"Target at least {TTR_TARGET_RATIO:.0f}x faster than the runbook: "
                   f"{met(baseline / ours >= TTR_TARGET_RATIO)} ({baseline / ours:.1f}x).", ""]
-    steps: dict[str, list[float]] = {}
-    for run in variants.get("runbook", []):
-        for name, seconds in run.get("runbook_steps", {}).items():
-            steps.setdefault(name, []).append(seconds)
-    if steps:
-        lines += ["Runbook steps (median s): " + ", ".join(
-            f"{name} {format_seconds(median(values))}" for name, values in steps.items()) + ".", ""]
-    roles: dict[str, list[float]] = {}
-    for run in variants.get("ssh-wrapper", []):
-        per_role: dict[str, float] = {}
-        for step in run.get("steps", []):
-            role = step["role"] or "playbook"
-            per_role[role] = per_role.get(role, 0.0) + (step["seconds"] or 0.0)
-        for role, seconds in per_role.items():
-            roles.setdefault(role, []).append(seconds)
-    if roles:
-        tasks = median(len(run.get("steps", [])) for run in variants["ssh-wrapper"])
-        lines += [f"Collection over SSH, seconds per role (median of the sums of task durations, {tasks:.0f} task "
-                  "results per run): " + ", ".join(f"{role} {format_seconds(median(values))}"
-                                                   for role, values in roles.items()) + ".", ""]
+    lines += runbook_step_lines(variants.get("runbook", []))
+    lines += role_lines(variants.get("ssh-wrapper", []))
     literal = section.get("literal_runbook")
     if literal:
         failed = literal.get("failed_commands") or ["none"]
@@ -76,6 +58,36 @@ def render_rollback(section: dict[str, Any]) -> list[str]:
                   f"{literal['exit_status']}, and these commands failed: " + "; ".join(f"`{c}`" for c in failed)
                   + ".", ""]
     return lines
+
+
+def runbook_step_lines(runs: list[dict[str, Any]]) -> list[str]:
+    """Summarize the median duration of each runbook step."""
+    steps: dict[str, list[float]] = {}
+    for run in runs:
+        for name, seconds in run.get("runbook_steps", {}).items():
+            steps.setdefault(name, []).append(seconds)
+    if not steps:
+        return []
+    return ["Runbook steps (median s): " + ", ".join(
+        f"{name} {format_seconds(median(values))}" for name, values in steps.items()) + ".", ""]
+
+
+def role_lines(runs: list[dict[str, Any]]) -> list[str]:
+    """Summarize the median time of each role, from the task durations of the collection's runs."""
+    roles: dict[str, list[float]] = {}
+    for run in runs:
+        per_role: dict[str, float] = {}
+        for step in run.get("steps", []):
+            role = step["role"] or "playbook"
+            per_role[role] = per_role.get(role, 0.0) + (step["seconds"] or 0.0)
+        for role, seconds in per_role.items():
+            roles.setdefault(role, []).append(seconds)
+    if not roles:
+        return []
+    tasks = median(len(run.get("steps", [])) for run in runs)
+    return [f"Collection over SSH, seconds per role (median of the sums of task durations, {tasks:.0f} task "
+            "results per run): " + ", ".join(f"{role} {format_seconds(median(values))}"
+                                             for role, values in roles.items()) + ".", ""]
 
 
 def render_downtime(section: dict[str, Any]) -> list[str]:

@@ -21,7 +21,7 @@ GOOD_VERSION = "1.4.0"
 # Requests the probe keeps sending after a run, so a late failure is still seen.
 SETTLE_SECONDS = 1.5
 RUNBOOK_TIMEOUT_SECONDS = 900
-# A request without an answer within this time counts as failed.
+# A request without a response within this time counts as failed.
 PROBE_TIMEOUT_SECONDS = 5
 
 

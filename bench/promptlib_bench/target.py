@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 BENCH_DIR = Path(__file__).resolve().parent.parent
 ROOT = BENCH_DIR.parent
-# Where the benchmark's scripts and saved state live inside a container.
+# Folder of the benchmark's scripts inside a container.
 REMOTE_DIR = "/var/lib/promptlib-bench-tools"
 REMOTE_FILES = {
     "rearm.sh": BENCH_DIR / "target" / "rearm.sh",

@@ -1,6 +1,6 @@
 """Zero-downtime mode against a drill container running the app as a two-process pm2 cluster.
 
-The failing release answers but fails validation, and it runs with the
+The failing release serves requests but fails validation, and it runs with the
 previous .env and nginx site, so only the code differs: the rollback the
 mode is for. A probe inside the container sends 20 requests per second
 through nginx during the rollback; none may fail.

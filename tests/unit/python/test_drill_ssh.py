@@ -1,4 +1,4 @@
-"""SSH access to drill containers, with podman replaced by recorded answers."""
+"""SSH access to drill containers, with podman replaced by recorded outputs."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def completed(args, stdout="", stderr="", returncode=0):
 
 
 class FakePodman:
-    """Answers the podman calls of enable_ssh for a container whose sshd is active."""
+    """Stand-in for drill._run_podman: a container whose sshd is active."""
 
     def __init__(self, port_output="127.0.0.1:40929\n", sshd=True):
         self.port_output = port_output
