@@ -224,13 +224,16 @@ def main(argv: list[str] | None = None) -> int:
         if "rollback" in args.sections or "fleet" in args.sections:
             main_target = new_target("a")
             targets.append(main_target)
-            main_target.setup("wont-start")
             if "rollback" in args.sections:
+                main_target.setup("wont-start")
                 results["sections"]["rollback"] = section_rollback(main_target, args)
             if "fleet" in args.sections:
-                fleet = [main_target] + [new_target(f"fleet{index}") for index in range(2, FLEET_SIZE + 1)]
-                targets.extend(fleet[1:])
-                setup_fleet(fleet[1:], workdir)
+                fleet = [main_target]
+                for index in range(2, FLEET_SIZE + 1):
+                    fleet.append(new_target(f"fleet{index}"))
+                    targets.append(fleet[-1])
+                # The main container is already set up when the rollback section ran.
+                setup_fleet(fleet[1:] if "rollback" in args.sections else fleet, workdir)
                 results["sections"]["fleet"] = section_fleet(fleet, args, workdir)
                 for target in fleet[1:]:
                     if not args.keep:

@@ -21,6 +21,7 @@ from promptlib_rollback.drill import (
     write_inventory,
 )
 from promptlib_rollback.drill_ssh import SshAccess
+from promptlib_rollback.errors import DrillError
 from promptlib_rollback.results import RunResult
 from promptlib_rollback.runner import run_playbook
 
@@ -54,7 +55,14 @@ class Target:
     # --- life cycle --------------------------------------------------------
 
     def start(self) -> None:
-        start_container(self.name, env=self.env, publish_ssh=True)
+        try:
+            start_container(self.name, env=self.env, publish_ssh=True)
+        except DrillError as error:
+            # NOTE: on a heavily loaded host, `systemctl is-system-running` in a
+            # new container once reported "offline" during boot, which
+            # start_container takes for a failed boot, so the bench tries again.
+            logger.warning("Starting %s failed (%s), trying once more", self.name, error)
+            start_container(self.name, env=self.env, publish_ssh=True)
         self.ssh = connect(self.name, "ssh", self.workdir / "ssh", self.env)
         self.sh(f"mkdir -p {REMOTE_DIR}")
         for remote_name, local in REMOTE_FILES.items():
