@@ -83,6 +83,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="comma-separated sections to run (default: all): " + ", ".join(SECTIONS))
     parser.add_argument("--db-sizes", default="100,1000", help="database sizes in MB (default: %(default)s)")
     parser.add_argument("--compare-ref", help="git ref whose roles are also timed over SSH in the rollback section")
+    parser.add_argument("--no-podman", action="store_true",
+                        help="leave out the podman connection in the rollback section, which takes longest")
     parser.add_argument("--cli", action="store_true",
                         help="also time ansible-playbook without the Python wrapper in the rollback section")
     parser.add_argument("--prefix", default=os.environ.get("BENCH_CONTAINER_PREFIX", "promptlib-bench-"),
@@ -114,13 +116,15 @@ def machine_facts() -> dict[str, str]:
     }
 
 
-def rollback_variants(compare_root: Path | None, compare_ref: str | None, cli: bool = False) -> list[Variant]:
+def rollback_variants(compare_root: Path | None, compare_ref: str | None, cli: bool = False,
+                      podman: bool = True) -> list[Variant]:
     variants = [
         Variant("runbook", "runbook commands as a script (operator mode)", run_runbook),
         Variant("ssh-wrapper", "collection over SSH, Python wrapper", run_collection),
-        Variant("podman-wrapper", "collection over podman, Python wrapper",
-                lambda target: run_collection(target, connection="podman")),
     ]
+    if podman:
+        variants.append(Variant("podman-wrapper", "collection over podman, Python wrapper",
+                                lambda target: run_collection(target, connection="podman")))
     if cli:
         variants.append(Variant("ssh-cli", "collection over SSH, ansible-playbook", run_ansible_playbook))
     if compare_root is not None:
@@ -129,26 +133,42 @@ def rollback_variants(compare_root: Path | None, compare_ref: str | None, cli: b
     return variants
 
 
-def section_rollback(target: Target, args: argparse.Namespace) -> dict:
+def section_rollback(target: Target, args: argparse.Namespace, save) -> dict:
     target.rearm()
     literal = run_runbook(target, mode="literal")
+    section = {"literal_runbook": literal, "variants": {},
+               "labels": {v.key: v.label for v in rollback_variants(Path("."), args.compare_ref, True)}}
+
+    def save_partial(results: dict) -> None:
+        section["variants"] = results
+        save("rollback", section)
+
+    podman = not args.no_podman
     if args.compare_ref:
         with RefCheckout(args.compare_ref) as compare_root:
-            results = interleave(target, rollback_variants(compare_root, args.compare_ref, args.cli), args.runs)
+            variants = rollback_variants(compare_root, args.compare_ref, args.cli, podman)
+            section["variants"] = interleave(target, variants, args.runs, save_partial)
     else:
-        results = interleave(target, rollback_variants(None, None, args.cli), args.runs)
-    return {"literal_runbook": literal, "variants": results,
-            "labels": {v.key: v.label for v in rollback_variants(Path("."), args.compare_ref, True)}}
+        variants = rollback_variants(None, None, args.cli, podman)
+        section["variants"] = interleave(target, variants, args.runs, save_partial)
+    return section
 
 
-def section_downtime(target: Target, args: argparse.Namespace) -> dict:
+def section_downtime(target: Target, args: argparse.Namespace, save) -> dict:
     variants = [
         Variant("runbook", "runbook commands as a script (operator mode)", run_runbook),
         Variant("default", "collection, default mode (stop, switch, start)", run_collection),
         Variant("zero-downtime", "collection, promptlib_zero_downtime: true",
                 lambda t: run_collection(t, extravars={"promptlib_zero_downtime": True})),
     ]
-    return {"variants": interleave(target, variants, args.runs), "labels": {v.key: v.label for v in variants}}
+    section = {"variants": {}, "labels": {v.key: v.label for v in variants}}
+
+    def save_partial(results: dict) -> None:
+        section["variants"] = results
+        save("downtime", section)
+
+    section["variants"] = interleave(target, variants, args.runs, save_partial)
+    return section
 
 
 def rearm_all(targets: list[Target]) -> None:
@@ -214,6 +234,10 @@ def main(argv: list[str] | None = None) -> int:
     command = "make bench" if not argv and len(sys.argv) == 1 else "bench/run.py " + " ".join(argv or sys.argv[1:])
     results["command"] = command
 
+    def save(name: str, section: dict) -> None:
+        results["sections"][name] = section
+        (workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+
     def new_target(role: str) -> Target:
         target = Target(f"{args.prefix}{role}", workdir, token, env=env)
         target.start()
@@ -226,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
             targets.append(main_target)
             if "rollback" in args.sections:
                 main_target.setup("wont-start")
-                results["sections"]["rollback"] = section_rollback(main_target, args)
+                results["sections"]["rollback"] = section_rollback(main_target, args, save)
             if "fleet" in args.sections:
                 fleet = [main_target]
                 for index in range(2, FLEET_SIZE + 1):
@@ -246,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
             downtime_target.sh(CODE_ONLY_SCRIPT)
             downtime_target.sh(f"bash {downtime_target.tool('rearm.sh')} save")
             downtime_target.saved_fingerprint = downtime_target.fingerprint()
-            results["sections"]["downtime"] = section_downtime(downtime_target, args)
+            results["sections"]["downtime"] = section_downtime(downtime_target, args, save)
         if "overhead" in args.sections:
             # Any drill container will do: the timed tasks only run /bin/true.
             overhead_target = targets[0] if targets else new_target("a")

@@ -28,13 +28,18 @@ def range_text(values: list[float | None], digits: int = 1) -> str:
 def render_rollback(section: dict[str, Any]) -> list[str]:
     variants = section["variants"]
     labels = section["labels"]
-    baseline = median(run["seconds"] for run in variants.get("runbook", []))
+    baseline = median(run["seconds"] for run in variants.get("runbook", []) if "error" not in run)
     rows = []
-    for key, runs in variants.items():
+    for key, all_runs in variants.items():
+        runs = [run for run in all_runs if "error" not in run]
+        if not runs:
+            continue
         seconds = median(run["seconds"] for run in runs)
         healthy = median(run["healthy_after"] for run in runs)
         ratio = baseline / seconds if baseline and seconds else None
-        rows.append([labels.get(key, key), format_seconds(seconds), range_text([r["seconds"] for r in runs]),
+        failed_runs = len(all_runs) - len(runs)
+        label = labels.get(key, key) + (f" ({failed_runs} of {len(all_runs)} runs failed)" if failed_runs else "")
+        rows.append([label, format_seconds(seconds), range_text([r["seconds"] for r in runs]),
                      format_seconds(healthy), "n/a" if ratio is None else f"{ratio:.1f}x",
                      format_seconds(median(run.get("container_cpu_seconds") for run in runs)),
                      format_seconds(median(run.get("controller_cpu_seconds") for run in runs)),
@@ -43,7 +48,7 @@ def render_rollback(section: dict[str, Any]) -> list[str]:
              markdown_table(["how", "median s", "range s", "healthy through nginx after (median s)",
                              "runbook time / this", "CPU s in container", "CPU s on controller",
                              "load (1 min)"], rows), ""]
-    ours = median(run["seconds"] for run in variants.get("ssh-wrapper", []))
+    ours = median(run["seconds"] for run in variants.get("ssh-wrapper", []) if "error" not in run)
     if baseline and ours:
         lines += [f"Target under {TTR_TARGET_SECONDS:.0f} s: {met(ours < TTR_TARGET_SECONDS)} "
                   f"({ours:.1f} s over SSH through the Python wrapper). "
@@ -92,7 +97,10 @@ def role_lines(runs: list[dict[str, Any]]) -> list[str]:
 
 def render_downtime(section: dict[str, Any]) -> list[str]:
     rows = []
-    for key, runs in section["variants"].items():
+    for key, all_runs in section["variants"].items():
+        runs = [run for run in all_runs if "error" not in run]
+        if not runs:
+            continue
         failed = [run["failed"] for run in runs]
         refused = [run.get("refused", 0) for run in runs]
         rows.append([section["labels"].get(key, key), format_seconds(median(failed), 0),

@@ -109,6 +109,10 @@ def measure(target: Target, variant: Variant, label: str) -> dict[str, Any]:
     start = time.time()
     try:
         outcome = variant.run(target)
+    except RuntimeError as error:
+        # A failed run is a result too: keep it and go on with the other rounds.
+        logger.error("%s %s failed: %s", variant.key, label, str(error)[-2000:])
+        outcome = {"seconds": round(time.time() - start, 3), "error": str(error)[-2000:]}
     finally:
         end = time.time()
         controller_after = controller_cpu_seconds()
@@ -124,10 +128,19 @@ def measure(target: Target, variant: Variant, label: str) -> dict[str, Any]:
     return outcome
 
 
-def interleave(target: Target, variants: list[Variant], runs: int) -> dict[str, list[dict[str, Any]]]:
-    """Run every variant once per round, ``runs`` rounds, so that load changes hit them all alike."""
-    results: dict[str, list[dict[str, Any]]] = {variant.key: [] for variant in variants}
+Results = dict[str, list[dict[str, Any]]]
+
+
+def interleave(target: Target, variants: list[Variant], runs: int,
+               save: Callable[[Results], None] | None = None) -> Results:
+    """Run every variant once per round, ``runs`` rounds, so that load changes hit them all alike.
+
+    ``save`` receives the results so far after each run, so an interrupted benchmark keeps them.
+    """
+    results: Results = {variant.key: [] for variant in variants}
     for round_number in range(1, runs + 1):
         for variant in variants:
             results[variant.key].append(measure(target, variant, f"{variant.key}-{round_number}"))
+            if save is not None:
+                save(results)
     return results
