@@ -88,12 +88,10 @@ integration: deps
 molecule: deps
 	set -e; for scenario in $(SCENARIOS); do $(BIN)/molecule test -s $$scenario; done
 
-# NOTE: `make sanity` is not part of `test` while its findings in code merged
-# after it was added (pylint names, open_url, pm2_info docs) are open.
 # The other drill scenarios run with `make molecule`; their procedures are
 # tested against drill containers by pytest, and all four scenarios together
 # would take make test past CI's 90 minutes on a 2-core machine (an estimate).
-test: deps lint
+test: deps lint sanity
 	$(BIN)/mypy --config-file python/pyproject.toml
 	$(BIN)/pytest tests
 	$(BIN)/molecule test -s app-failure
