@@ -51,16 +51,17 @@ DESCRIPTION_WIDTH = 79
 
 EPILOG = f"""\
 exit codes:
-  0  the rollback succeeded and every host reported completion; for decide,
-     diagnose and report: the command printed its result
+  0  the rollback succeeded and every host reported completion; for decide
+     and report: the command printed its result; for diagnose: no issue found
   1  the rollback failed, or a drill could not be set up, or the command could
-     not be carried out (for example its module is missing)
+     not be carried out
   2  usage error: invalid arguments, unknown procedure, scenario or run id,
      missing inventory
   3  preflight refused the rollback before anything was changed
   4  no host matched the inventory and the play's host pattern
-  5  the run was cancelled (Ctrl-C or SIGTERM): the first signal stops the run
-     before its next task, a second one stops it at once
+  5  run and drill: the run was cancelled (Ctrl-C or SIGTERM), because the
+     first signal stops it before its next task and a second one at once;
+     diagnose: an issue type was found
   130  interrupted (Ctrl-C) outside a playbook run, for example while a drill
        container starts
 

@@ -326,7 +326,7 @@ def test_keep_runs_help_names_unit(capsys):
 def test_help_lists_cancelled_exit_code(capsys):
     with pytest.raises(SystemExit):
         cli.main(["drill", "--help"])
-    assert "5  the run was cancelled" in capsys.readouterr().out
+    assert "5  run and drill: the run was cancelled" in capsys.readouterr().out
 
 
 class MarkdownReport:
