@@ -133,7 +133,7 @@ def database_fingerprint(host: DrillHost) -> str:
     return host.sh(
         "runuser -u postgres -- psql -XtAc 'SELECT datname FROM pg_database ORDER BY 1'; "
         "runuser -u postgres -- psql -XtA -d promptlib_production -c "
-        "'SELECT COUNT(*), md5(string_agg(id::text || body, ''|'' ORDER BY id)) FROM prompt_templates'"
+        "'SELECT COUNT(*), md5(string_agg(id::text || body, chr(124) ORDER BY id)) FROM prompt_templates'"
     ).stdout
 
 
