@@ -29,6 +29,12 @@ EXPECT_ABSENT = 'absent'
 
 ALL_PROCESSES = 'all'
 
+# Set on each app that the pm2 module starts from an ecosystem file, to the
+# comma-separated names of the variables that the file set. pm2 keeps no record of
+# which variables came from the file, so without this a variable removed from the
+# file could not be told from one inherited from the pm2 command's environment.
+ENV_KEYS_VARIABLE = 'PROMPTLIB_ROLLBACK_ENV_KEYS'
+
 # Number of characters of unparsable output quoted in error messages.
 OUTPUT_QUOTE_CHARS = 200
 
@@ -305,6 +311,22 @@ def differing_env_keys(process: dict, expected_env: dict) -> list[str]:
         if normalize_env_value(actual) != normalize_env_value(expected):
             differing.append(key)
     return sorted(differing)
+
+
+def removed_env_keys(process: dict, expected_env: dict) -> list[str]:
+    """Return, sorted, the variables that the process got from the ecosystem file but ``expected_env`` lacks.
+
+    Reads the names that ENV_KEYS_VARIABLE recorded when the module started the
+    process. A process started otherwise has no such record, so nothing is reported.
+    """
+    pm2_env = process.get('pm2_env') or {}
+    process_env = pm2_env.get('env')
+    if not isinstance(process_env, dict):
+        process_env = {}
+    recorded = process_env.get(ENV_KEYS_VARIABLE, pm2_env.get(ENV_KEYS_VARIABLE))
+    if not isinstance(recorded, str) or not recorded:
+        return []
+    return sorted(set(recorded.split(',')) - set(expected_env))
 
 
 def process_runs_in(process: dict, folder: str, proc_root: str = '/proc') -> bool | None:

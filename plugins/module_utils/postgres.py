@@ -257,7 +257,7 @@ def read_plain_header(path: str, max_lines: int = HEADER_MAX_LINES) -> PlainHead
     """Read the pg_dump and server versions from the first ``max_lines`` lines of a plain dump."""
     header = PlainHeader()
     with open(path, 'rb') as handle:
-        for _ in range(max_lines):
+        for _line_number in range(max_lines):
             line = handle.readline()
             if not line:
                 break

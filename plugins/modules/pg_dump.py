@@ -84,10 +84,13 @@ attributes:
       - Checks that the database exists, that there is enough free space and whether an existing O(dest)
         verifies, then returns the C(pg_dump) command that would run. Writes nothing.
   diff_mode:
-    support: none
+    support: full
     description:
-      - A database dump has no meaningful text diff.
+      - Shows the format, size, SHA-256 digest and mode of O(dest) before and after, or C(absent).
+      - In check mode the size and digest of a new dump are unknown, so the diff names the dump that would
+        be written instead.
   platform:
+    support: full
     platforms: posix
     description:
       - Runs the PostgreSQL client tools on the managed host.
@@ -100,7 +103,7 @@ notes:
 seealso:
   - module: promptlib.rollback.pg_restore
 author:
-  - promptlib.rollback developers
+  - promptlib.rollback developers (@promptlib)
 '''
 
 EXAMPLES = r'''
@@ -169,6 +172,7 @@ command:
 '''
 
 import os  # noqa: E402 (Ansible modules import after their documentation)
+import stat  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.promptlib.rollback.plugins.module_utils.postgres import (  # noqa: E402
@@ -353,6 +357,26 @@ class Dumper:
         return self.dump(argv)
 
 
+def describe_backup(path: str) -> str:
+    """Describe the file at ``path`` for the diff: format, size, digest and mode, or ``absent``."""
+    if not os.path.exists(path):
+        return 'absent\n'
+    file_stat = os.stat(path)
+    return 'format: %s\nsize_bytes: %d\nsha256: %s\nmode: %04o\n' % (
+        detect_format(path), file_stat.st_size, sha256_file(path), stat.S_IMODE(file_stat.st_mode))
+
+
+def predicted_backup(before: str, result: dict, params: dict) -> str:
+    """Describe dest as it would be after a real run, for the diff in check mode."""
+    if result['command'] is not None:
+        return 'format: %s\nnew dump of database %s\nmode: %s\n' % (result['format'], params['db'], params['mode'])
+    if result['changed']:
+        # Only the mode of an existing file changes.
+        lines = [line for line in before.splitlines() if not line.startswith('mode: ')]
+        return '\n'.join(lines + ['mode: %s' % params['mode']]) + '\n'
+    return before
+
+
 def sync_folder(folder: str) -> None:
     """Flush the folder entry of a renamed file to disk."""
     descriptor = os.open(folder, os.O_RDONLY)
@@ -368,6 +392,7 @@ def main() -> None:
     if errors:
         module.fail_json(msg=' '.join(errors))
     dumper = Dumper(module)
+    before = describe_backup(dumper.dest) if module._diff else None
     try:
         result = dumper.run()
     except CommandError as error:
@@ -375,6 +400,9 @@ def main() -> None:
                          command=error.argv, rc=error.rc, stderr=error.stderr)
     except PostgresError as error:
         module.fail_json(msg='%s No file was written to %s.' % (error, dumper.dest))
+    if before is not None:
+        after = predicted_backup(before, result, module.params) if module.check_mode else describe_backup(dumper.dest)
+        result['diff'] = dict(before_header=dumper.dest, after_header=dumper.dest, before=before, after=after)
     module.exit_json(**result)
 
 

@@ -138,10 +138,12 @@ attributes:
       - Runs the whole preflight, which only reads the backup and the server, and returns the commands that
         would run. Nothing is created, dropped or renamed.
   diff_mode:
-    support: none
+    support: full
     description:
-      - A database restore has no meaningful text diff.
+      - Shows the owner and comment of O(db) before and after, or C(absent). The comment names the backup
+        that O(db) was restored from, and the after state names the database that keeps the replaced one.
   platform:
+    support: full
     platforms: posix
     description:
       - Runs the PostgreSQL client tools on the managed host.
@@ -164,7 +166,7 @@ notes:
 seealso:
   - module: promptlib.rollback.pg_dump
 author:
-  - promptlib.rollback developers
+  - promptlib.rollback developers (@promptlib)
 '''
 
 EXAMPLES = r'''
@@ -370,6 +372,13 @@ def marker_sha256(comment: str | None) -> str | None:
     """Return the SHA-256 digest recorded in a database comment written by this module, or None."""
     match = MARKER_PATTERN.match(comment or '')
     return match.group(1) if match else None
+
+
+def describe_database(name: str, facts: dict | None) -> str:
+    """Describe database ``name`` for the diff: its owner and comment, or ``absent``."""
+    if facts is None:
+        return 'absent\n'
+    return 'database: %s\nowner: %s\ncomment: %s\n' % (name, facts['owner'], facts['comment'] or '')
 
 
 def missing_roles_error(src: str, missing: set, owner: str) -> str:
@@ -670,6 +679,9 @@ class Restorer:
                       failed_db=None, rows=None, commands=self.commands)
 
         live = self.client.database_facts(self.db)
+        if self.module._diff:
+            before = describe_database(self.db, live)
+            result['diff'] = dict(before_header=self.db, after_header=self.db, before=before, after=before)
         if live is not None and not self.params['force'] and marker_sha256(live['comment']) == backup.sha256:
             # The query only reads, so it runs in check mode too.
             result['rows'] = self.verify_rows(self.db)
@@ -695,6 +707,11 @@ class Restorer:
         else:
             rows = self.restore_in_place(backup, live, owner, login['name'])
         result.update(changed=True, rows=rows, duration_seconds=round(time.monotonic() - started, 3))
+        if self.module._diff:
+            after = describe_database(self.db, dict(owner=owner, comment=restore_marker(backup.path, backup.sha256)))
+            if result['failed_db']:
+                after += 'replaced database kept as: %s\n' % result['failed_db']
+            result['diff']['after'] = after
         return result
 
 

@@ -23,7 +23,7 @@ description:
   - On failure the message names each process that is not in the expected state, with its status,
     restart count, error log path and the last lines of that log.
 author:
-  - promptlib.rollback developers
+  - promptlib.rollback developers (@promptlib)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -54,7 +54,8 @@ options:
     description:
       - V(started) starts processes that are not online. With O(ecosystem) an app is also started
         again when its running script, working directory, instance count or the environment keys
-        that the file sets differ from the file, or when it restarts within O(stable_seconds).
+        that the file sets differ from the file, when the file no longer sets a variable that it set
+        when the module started the app, or when the app restarts within O(stable_seconds).
       - V(stopped) stops processes that are not stopped. A missing process counts as stopped and
         gives a warning, so that an interrupted rollback can run again.
       - V(restarted) and V(reloaded) always act. With O(ecosystem) they delete and start each app
@@ -108,6 +109,10 @@ notes:
   - The working directory check reads C(/proc/<pid>/cwd) and is skipped where that is not readable.
   - The module does not run C(pm2 save). Run it afterwards when pm2 restores processes at boot.
   - Ecosystem files in YAML are not supported.
+  - Apps started from O(ecosystem) get the variable E(PROMPTLIB_ROLLBACK_ENV_KEYS) with the names, not the
+    values, of the variables that the file set, because pm2 records no such list. A later run compares it
+    with the file to find removed variables. Apps started another way have no such record, so a variable
+    removed from the file is then noticed only by V(restarted) and V(reloaded).
 seealso:
   - name: pm2 ecosystem file reference
     description: The format of the file that O(ecosystem) points to.
@@ -207,6 +212,7 @@ from ansible_collections.promptlib.rollback.plugins.module_utils.pm2 import (  #
     EXPECT_ABSENT,
     EXPECT_ONLINE,
     EXPECT_STOPPED,
+    ENV_KEYS_VARIABLE,
     STATUS_ONLINE,
     STATUS_STOPPED,
     Expectation,
@@ -217,6 +223,7 @@ from ansible_collections.promptlib.rollback.plugins.module_utils.pm2 import (  #
     find_unstable,
     normalize_env_value,
     process_runs_in,
+    removed_env_keys,
     select_processes,
     status_of,
     summarize_process,
@@ -235,15 +242,16 @@ class Plan:
     """Commands to run, expected state afterwards, and why, for one module run."""
 
     def __init__(self) -> None:
-        self.steps = []          # (argv, cwd, pass_env)
+        self.steps = []          # (argv, cwd, pass_env, step_env)
         self.expectations = []
         self.reasons = {}
         self.warnings = []
         self.targets = []        # process names or targets whose processes are reported
         self.recreated = set()   # app names that are deleted and started again
 
-    def add(self, argv: list, cwd: str | None = None, pass_env: bool = False) -> None:
-        self.steps.append((argv, cwd, pass_env))
+    def add(self, argv: list, cwd: str | None = None, pass_env: bool = False, step_env: dict | None = None) -> None:
+        """Add a command. ``pass_env`` passes the env option to it, ``step_env`` adds variables of its own."""
+        self.steps.append((argv, cwd, pass_env, step_env or {}))
 
     def explain(self, target: str, reason: str) -> None:
         self.reasons.setdefault(target, []).append(reason)
@@ -338,10 +346,14 @@ def reasons_to_restart(app, matching: list, extra_env: dict) -> list:
     expected_env = dict(extra_env)
     expected_env.update(app.env)
     differing = set()
+    removed = set()
     for process in matching:
         differing.update(differing_env_keys(process, expected_env))
+        removed.update(removed_env_keys(process, expected_env))
     if differing:
         reasons.append('the environment differs from the ecosystem file in %s' % ', '.join(sorted(differing)))
+    if removed:
+        reasons.append('the ecosystem file no longer sets %s' % ', '.join(sorted(removed)))
     return reasons
 
 
@@ -356,7 +368,8 @@ def plan_from_ecosystem(params: dict, cli: Pm2Cli, before: list, apps: list, rea
         plan.recreated.add(app.name)
         if matching:
             plan.add(cli.argv('delete', app.name))
-        plan.add(cli.argv('start', ecosystem, '--only', app.name), cwd=folder, pass_env=True)
+        plan.add(cli.argv('start', ecosystem, '--only', app.name), cwd=folder, pass_env=True,
+                 step_env={ENV_KEYS_VARIABLE: ','.join(sorted(app.env))})
         plan.expectations.append(Expectation(app.name, EXPECT_ONLINE, count=app.instances, exec_path=app.exec_path))
 
     if state == 'started':
@@ -503,8 +516,10 @@ def find_executables(module: AnsibleModule, params: dict) -> tuple:
 def run_plan(cli: Pm2Cli, plan: Plan, extra_env: dict) -> list:
     """Run every step, even after a failure, and return the failures as messages."""
     failures = []
-    for argv, cwd, pass_env in plan.steps:
-        rc, stdout, stderr = cli.run(argv, extra_env=extra_env if pass_env else None, cwd=cwd)
+    for argv, cwd, pass_env, step_env in plan.steps:
+        environment = dict(extra_env) if pass_env else {}
+        environment.update(step_env)
+        rc, stdout, stderr = cli.run(argv, extra_env=environment or None, cwd=cwd)
         if rc != 0:
             output = (stderr.strip() or stdout.strip())[-1000:]
             failures.append('"%s" exited with code %d: %s' % (' '.join(argv), rc, output))
@@ -545,7 +560,7 @@ def main() -> None:
 
     for warning in plan.warnings:
         module.warn(warning)
-    result['commands'] = [argv for argv, _cwd, _pass_env in plan.steps]
+    result['commands'] = [step[0] for step in plan.steps]
     result['reasons'] = plan.reasons
     result['changed'] = bool(plan.steps)
     if module._diff:

@@ -31,7 +31,7 @@ description:
     a new copy is made. Dependencies are not reinstalled, so O(previous) should contain its
     C(node_modules).
 author:
-  - promptlib.rollback developers
+  - promptlib.rollback developers (@promptlib)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:

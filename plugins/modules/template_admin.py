@@ -26,7 +26,7 @@ description:
   - To export to a path on the controller, run the task with C(delegate_to=localhost) and a O(url) that the
     controller can reach, or export on the host and copy the file with M(ansible.builtin.fetch).
 author:
-  - promptlib.rollback developers
+  - promptlib.rollback developers (@promptlib)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -46,7 +46,7 @@ attributes:
 options:
   operation:
     description:
-      - V(maintenance) turns maintenance mode on or off, as O(enabled) says, with O(message).
+      - V(maintenance) turns maintenance mode on or off, as O(enabled) says, with O(maintenance_message).
       - V(safe_mode) turns template safe mode on or off, as O(enabled) says.
       - V(export) writes all templates to O(dest).
       - V(reset_defaults) replaces all templates by the defaults.
@@ -61,7 +61,7 @@ options:
       - Whether maintenance mode or safe mode must be on. Required with O(operation=maintenance) and
         O(operation=safe_mode).
     type: bool
-  message:
+  maintenance_message:
     description:
       - Message that the application shows while maintenance mode is on, at most 500 characters.
       - Compared with the current message only when given. Ignored when O(enabled=false), because the
@@ -134,7 +134,7 @@ EXAMPLES = r'''
   promptlib.rollback.template_admin:
     operation: maintenance
     enabled: true
-    message: Template system maintenance in progress
+    maintenance_message: Template system maintenance in progress
     token: "{{ promptlib_admin_token }}"
 
 - name: Export the custom templates before the reset
@@ -273,7 +273,7 @@ def argument_spec() -> dict:
                        choices=['maintenance', 'safe_mode', 'export', 'reset_defaults', 'component_health',
                                 'list', 'config']),
         enabled=dict(type='bool'),
-        message=dict(type='str'),
+        maintenance_message=dict(type='str'),
         dest=dict(type='path'),
         mode=dict(type='raw', default='0600'),
         force=dict(type='bool', default=False),
@@ -296,9 +296,9 @@ def option_errors(params: dict) -> list[str]:
         errors.append('timeout must be more than 0 seconds, got %s.' % params['timeout'])
     if not params['token'].strip():
         errors.append('token is empty. Pass the admin token, or set ADMIN_TOKEN where the module runs.')
-    message = params['message']
+    message = params['maintenance_message']
     if message is not None and len(message) > 500:
-        errors.append('message is %d characters long; the application accepts at most 500.' % len(message))
+        errors.append('maintenance_message is %d characters long; the application accepts at most 500.' % len(message))
     if params['operation'] == 'export':
         folder = os.path.dirname(params['dest']) or '.'
         if not os.path.isdir(folder):
@@ -361,7 +361,7 @@ class TemplateAdmin:
         previous = dict(enabled=bool(current.get('enabled')), message=current.get('message'))
         enabled = self.params['enabled']
         # The application drops the message when maintenance ends, so it only counts when turning on.
-        message = self.params['message'] if enabled else None
+        message = self.params['maintenance_message'] if enabled else None
         differs = previous['enabled'] != enabled or (enabled and message is not None and message != previous['message'])
         expected = dict(enabled=enabled, message=message)
         self.apply_mode(previous, expected, differs, 'maintenance mode', '/api/admin/maintenance',

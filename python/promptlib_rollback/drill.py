@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 import shutil
 import subprocess
+import threading
 import time
 from collections import deque
 from collections.abc import Mapping
@@ -26,7 +28,7 @@ from .errors import ConfigurationError, DrillError
 from .events import StepCallback
 from .paths import default_artifacts_root, find_collection_root
 from .results import DrillResult, RunResult
-from .runner import ADMIN_TOKEN_ENV, new_run_id, resolve_playbook, run_playbook
+from .runner import ADMIN_TOKEN_ENV, EventCallback, new_run_id, resolve_playbook, run_playbook
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +48,8 @@ POLL_INTERVAL_SECONDS = 1.0
 PODMAN_COMMAND_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 10
 OUTPUT_TAIL_LINES = 20
+# podman's rule for container names.
+CONTAINER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,20 @@ def get_scenario(name: str) -> Scenario:
 
 def container_name(scenario: str) -> str:
     return f"{CONTAINER_PREFIX}{scenario}"
+
+
+def check_container_name(name: str) -> str:
+    """Return ``name`` when podman accepts it as a container name.
+
+    Raises:
+        ConfigurationError: the name has characters podman rejects.
+    """
+    if not CONTAINER_NAME.match(name):
+        raise ConfigurationError(
+            f"Container name {name!r} is invalid: use letters, digits, '_', '.' and '-', "
+            "starting with a letter or digit."
+        )
+    return name
 
 
 def podman_env(root: Path | None = None) -> dict[str, str]:
@@ -289,7 +307,7 @@ def start_container(
     logger.info("Started container %s from %s, waiting for systemd", name, image)
     try:
         state = wait_for_systemd(name, env, timeout)
-    except DrillError:
+    except (DrillError, KeyboardInterrupt):
         remove_container(name, env)
         raise
     logger.info("Container %s is up (systemd %s)", name, state)
@@ -348,13 +366,21 @@ def run_drill(
     artifacts_root: str | os.PathLike[str] | None = None,
     rebuild_image: bool = False,
     event_callback: StepCallback | None = None,
+    on_event: EventCallback | None = None,
+    container: str | None = None,
+    cancel_event: threading.Event | None = None,
+    force_event: threading.Event | None = None,
 ) -> DrillResult:
     """Run drill ``scenario`` (a key of SCENARIOS) in a fresh container.
 
-    The container is removed at the end, whatever the outcome, unless
-    ``keep`` is set. ``ttr_seconds`` is the rollback run's duration when it
-    succeeded and None otherwise. ``event_callback`` receives the steps of
-    both the setup and the rollback run.
+    The container is named ``container`` (default ``promptlib-drill-<scenario>``)
+    and is removed at the end, whatever the outcome, unless ``keep`` is set.
+    ``ttr_seconds`` is the rollback run's duration when it succeeded and None
+    otherwise. ``event_callback`` receives the steps, and ``on_event`` the
+    step events, of both the setup and the rollback run. Setting
+    ``cancel_event`` or ``force_event`` cancels the run in progress (see
+    :func:`promptlib_rollback.runner.execute_run`), and during setup also
+    skips the rollback run.
 
     Raises:
         ConfigurationError: the scenario is unknown or the collection is not found.
@@ -363,6 +389,7 @@ def run_drill(
             result when there is one.
     """
     spec = get_scenario(scenario)
+    name = check_container_name(container) if container else container_name(spec.name)
     root = find_collection_root()
     # Check both playbooks before spending time on the image and the container.
     setup_playbook = resolve_playbook(SETUP_PLAYBOOK, root)
@@ -378,7 +405,6 @@ def run_drill(
     if not os.environ.get(ADMIN_TOKEN_ENV):
         ansible_env[ADMIN_TOKEN_ENV] = secrets.token_urlsafe(24)
 
-    name = container_name(spec.name)
     try:
         build_image(root, rebuild=rebuild_image, env=env)
         start_container(name, env=env)
@@ -395,6 +421,9 @@ def run_drill(
             artifacts_root=drill_dir,
             envvars=ansible_env,
             event_callback=event_callback,
+            on_event=on_event,
+            cancel_event=cancel_event,
+            force_event=force_event,
         )
         if not setup.succeeded:
             raise DrillError(
@@ -411,6 +440,9 @@ def run_drill(
             artifacts_root=drill_dir,
             envvars=ansible_env,
             event_callback=event_callback,
+            on_event=on_event,
+            cancel_event=cancel_event,
+            force_event=force_event,
         )
     finally:
         _clean_up_container(name, env, keep=keep)

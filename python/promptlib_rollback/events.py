@@ -15,9 +15,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, Callable
 
-from .results import StepResult, normalize_timestamp
+from .results import StepResult, format_utc, normalize_timestamp
 
 logger = logging.getLogger(__name__)
 
@@ -28,8 +29,21 @@ STDERR_TAIL_CHARS = 300
 
 # ansible-runner's final status for runs it stopped itself.
 INTERRUPTED_RUNNER_STATUSES = frozenset({"timeout", "canceled"})
+CANCELED_RUNNER_STATUS = "canceled"
 
 StepCallback = Callable[[StepResult], None]
+# Called with host, role and task name when a task starts on a host.
+StartCallback = Callable[[str, "str | None", str], None]
+
+
+@dataclass
+class RunningStep:
+    """A task that started on a host and has not finished yet."""
+
+    host: str
+    role: str | None
+    task: str
+    start: str
 
 
 @dataclass
@@ -111,26 +125,57 @@ class RunEventCollector:
     ``step_callback`` with each step as the event arrives.
     """
 
-    def __init__(self, step_callback: StepCallback | None = None) -> None:
+    def __init__(self, step_callback: StepCallback | None = None, start_callback: StartCallback | None = None) -> None:
         self.steps: list[StepResult] = []
         self.stats: dict[str, Any] | None = None
         self.no_hosts_matched = False
         self._step_callback = step_callback
+        self._start_callback = start_callback
+        # Tasks started and not finished, by (host, task uuid), in start order.
+        self._running: dict[tuple[str, str], RunningStep] = {}
+        # The hosts that started the most recent task, in start order.
+        self._recent_task = ""
+        self.recent_hosts: list[str] = []
 
     def handle(self, event: Mapping[str, Any]) -> bool:
         """Record one event. Returns True so that ansible-runner also stores it in job_events."""
         kind = event.get("event")
+        data = event.get("event_data") or {}
         if kind == "playbook_on_no_hosts_matched":
             self.no_hosts_matched = True
         elif kind == "playbook_on_stats":
-            self.stats = dict(event.get("event_data") or {})
+            self.stats = dict(data)
             self._mark_rescued_steps(self.stats)
+        elif kind == "runner_on_start":
+            self._record_start(data, event.get("created"))
         else:
             step = step_from_event(event)
             if step is not None:
+                self._running.pop((step.host, str(data.get("task_uuid", ""))), None)
                 self.steps.append(step)
                 self._notify(step)
         return True
+
+    def _record_start(self, data: Mapping[str, Any], created: Any) -> None:
+        running = RunningStep(
+            host=str(data.get("host", "")),
+            role=data.get("role") or None,
+            task=str(data.get("task", "")),
+            start=normalize_timestamp(created) or format_utc(datetime.now(timezone.utc)),
+        )
+        task_uuid = str(data.get("task_uuid", ""))
+        self._running[(running.host, task_uuid)] = running
+        if task_uuid != self._recent_task:
+            self._recent_task = task_uuid
+            self.recent_hosts = []
+        if running.host not in self.recent_hosts:
+            self.recent_hosts.append(running.host)
+        if self._start_callback is None:
+            return
+        try:
+            self._start_callback(running.host, running.role, running.task)
+        except Exception:  # a broken display must not abort the rollback
+            logger.exception("The start callback failed on %s %s, and the run goes on.", running.host, running.task)
 
     def _notify(self, step: StepResult) -> None:
         if self._step_callback is None:
@@ -139,6 +184,58 @@ class RunEventCollector:
             self._step_callback(step)
         except Exception:  # a broken display must not abort the rollback
             logger.exception("The step callback failed on %s, and the run goes on.", step.describe())
+
+    def held_steps(self, task: str, role: str | None, end: datetime | None = None) -> list[StepResult]:
+        """Return the task a cancelled run held before, as a ``cancelled`` step per host.
+
+        The hosts are those of the most recent task. The host is empty when
+        no task had started yet.
+        """
+        moment = format_utc(end or datetime.now(timezone.utc))
+        steps = []
+        for host in self.recent_hosts or [""]:
+            where = f" on {host}" if host else ""
+            steps.append(
+                StepResult(
+                    host=host,
+                    role=role,
+                    task=task,
+                    status="cancelled",
+                    changed=False,
+                    start=moment,
+                    end=moment,
+                    duration_seconds=0.0,
+                    message=f"The run was cancelled before this task started{where}.",
+                )
+            )
+        return steps
+
+    def unfinished_steps(self, end: datetime | None = None) -> list[StepResult]:
+        """Return the tasks that started and never finished, as ``cancelled`` steps.
+
+        ``end`` (default: now) becomes their end time and sets their duration.
+        """
+        moment = end or datetime.now(timezone.utc)
+        steps = []
+        for running in self._running.values():
+            started = datetime.fromisoformat(running.start.replace("Z", "+00:00"))
+            steps.append(
+                StepResult(
+                    host=running.host,
+                    role=running.role,
+                    task=running.task,
+                    status="cancelled",
+                    changed=False,
+                    start=running.start,
+                    end=format_utc(moment),
+                    duration_seconds=round(max((moment - started).total_seconds(), 0.0), 3),
+                    message=(
+                        f"The run was stopped at once while this task was running on {running.host}, "
+                        "so the task may have been cut short or may still be running there."
+                    ),
+                )
+            )
+        return steps
 
     def _mark_rescued_steps(self, stats: Mapping[str, Any]) -> None:
         """Relabel failures that a ``rescue`` section handled as 'rescued'.
@@ -192,6 +289,8 @@ class RunEventCollector:
     def outcome(self, rc: int | None = None, runner_status: str | None = None) -> Outcome:
         """Decide the outcome from the stats and set_stats data, never from ``rc`` alone.
 
+        * ``cancelled``: ansible-runner stopped the run on a cancel request
+          before the play recap;
         * ``no_hosts``: no host was processed;
         * ``refused``: some host set ``promptlib_rollback_refused``;
         * ``succeeded``: no failures, no unreachable hosts, every processed
@@ -201,6 +300,14 @@ class RunEventCollector:
           that never reported completion.
         """
         if self.stats is None:
+            if runner_status == CANCELED_RUNNER_STATUS:
+                return Outcome(
+                    "cancelled",
+                    error=(
+                        "The run was cancelled before the play recap, so hosts may be between two steps. "
+                        "Run the procedure again to finish the rollback."
+                    ),
+                )
             if self.no_hosts_matched and rc == 0:
                 return Outcome("no_hosts")
             return Outcome(

@@ -18,6 +18,12 @@ PROCEDURES = MappingProxyType(
         "gradual": "playbooks/rollback-gradual.yml",
         "feature": "playbooks/rollback-feature.yml",
         "database": "playbooks/rollback-database.yml",
+        "partial": "playbooks/rollback-partial.yml",
+        "service-restart": "playbooks/rollback-service-restart.yml",
+        "hotfix": "playbooks/rollback-hotfix.yml",
+        # The procedure the decision matrix names for -e rollback_issue=TYPE.
+        "matrix": "playbooks/rollback.yml",
+        "validate": "playbooks/validate.yml",
     }
 )
 

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, ClassVar
 
-STEP_STATUSES = frozenset({"ok", "changed", "failed", "skipped", "unreachable", "rescued", "ignored"})
-RUN_OUTCOMES = frozenset({"succeeded", "failed", "refused", "no_hosts"})
+# "cancelled" marks the step that was running when the run was cancelled.
+STEP_STATUSES = frozenset({"ok", "changed", "failed", "skipped", "unreachable", "rescued", "ignored", "cancelled"})
+RUN_OUTCOMES = frozenset({"succeeded", "failed", "refused", "no_hosts", "cancelled"})
+
+# Version of the JSON form of RunResult and DrillResult. Within one version
+# fields are only added, never renamed, removed or given another meaning, so
+# readers must ignore keys they do not know.
+JSON_FORMAT_VERSION = 1
 
 
 def format_utc(moment: datetime) -> str:
@@ -41,7 +47,11 @@ def normalize_timestamp(value: Any) -> str | None:
 
 @dataclass
 class StepResult:
-    """One task's result on one host."""
+    """One task's result on one host.
+
+    A step with status ``cancelled`` is the task that was running when the run
+    was cancelled: its ``end`` is the time of the cancellation.
+    """
 
     host: str
     role: str | None
@@ -58,7 +68,7 @@ class StepResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StepResult:
-        return cls(**data)
+        return cls(**_known_fields(cls, data))
 
     def describe(self) -> str:
         """Return ``host  role : task``, the way ansible-playbook names a task."""
@@ -74,8 +84,11 @@ class RunResult:
     ``ansible.builtin.set_stats`` (``per_host: false``). ``rc`` and
     ``runner_status`` come from ansible-runner. ``error`` explains a failure
     that no step shows, such as a syntax error or a host that never reported
-    completion.
+    completion. ``cancelled_step`` is the step that was running when a
+    cancelled run stopped. docs/python-api.md describes every field.
     """
+
+    FORMAT_VERSION: ClassVar[int] = JSON_FORMAT_VERSION
 
     run_id: str
     procedure: str
@@ -92,23 +105,26 @@ class RunResult:
     rc: int | None = None
     runner_status: str | None = None
     error: str | None = None
+    check_mode: bool = False
+    cancelled_step: StepResult | None = None
 
     @property
     def succeeded(self) -> bool:
         return self.outcome == "succeeded"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"format_version": self.FORMAT_VERSION, **asdict(self)}
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, sort_keys=False)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunResult:
-        values = dict(data)
+        values = _known_fields(cls, data)
         values["steps"] = [StepResult.from_dict(step) for step in values.get("steps", [])]
-        if values.get("failed_step") is not None:
-            values["failed_step"] = StepResult.from_dict(values["failed_step"])
+        for key in ("failed_step", "cancelled_step"):
+            if values.get(key) is not None:
+                values[key] = StepResult.from_dict(values[key])
         return cls(**values)
 
     @classmethod
@@ -133,11 +149,69 @@ class DrillResult:
     artifacts_dir: str
     container_kept: bool = False
 
+    FORMAT_VERSION: ClassVar[int] = JSON_FORMAT_VERSION
+
+    @property
+    def succeeded(self) -> bool:
+        return self.outcome == "succeeded"
+
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        data: dict[str, Any] = {"format_version": self.FORMAT_VERSION, **asdict(self)}
+        data["rollback"] = self.rollback.to_dict()
+        data["setup"] = self.setup.to_dict()
         # Consumers of the drill report read the rollback steps at the top level.
         data["steps"] = data["rollback"]["steps"]
         return data
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DrillResult:
+        values = _known_fields(cls, data)
+        values["rollback"] = RunResult.from_dict(values["rollback"])
+        values["setup"] = RunResult.from_dict(values["setup"])
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, text: str) -> DrillResult:
+        return cls.from_dict(json.loads(text))
+
+
+def _known_fields(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """Return the items of ``data`` that are fields of dataclass ``cls``.
+
+    Keys a newer writer added, and ``format_version``, are dropped.
+    """
+    names = {item.name for item in fields(cls)}
+    return {key: value for key, value in data.items() if key in names}
+
+
+STEP_EVENT_KINDS = frozenset({"step_started", "step_finished"})
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    """A task starting or finishing on one host, as passed to an ``on_event`` callback.
+
+    ``step`` is the finished step for ``step_finished`` events and None for
+    ``step_started`` events. ``elapsed_seconds`` counts from the start of the
+    run named by ``run_id``.
+    """
+
+    kind: str
+    run_id: str
+    procedure: str
+    host: str
+    role: str | None
+    task: str
+    elapsed_seconds: float
+    step: StepResult | None = None
+
+    def describe(self) -> str:
+        """Return ``host  role : task``, the way ansible-playbook names a task."""
+        task = f"{self.role} : {self.task}" if self.role else self.task
+        return f"{self.host}  {task}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -13,21 +13,24 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Callable, Union
 
 import ansible_runner
 from ansible_runner.exceptions import AnsibleRunnerException
 
 from .errors import ConfigurationError, RollbackError
-from .events import RunEventCollector, StepCallback
+from .events import CANCELED_RUNNER_STATUS, RunEventCollector, StepCallback
 from .paths import default_artifacts_root, find_collection_root
 from .procedures import procedure_playbook
-from .results import RunResult, format_utc
+from .results import RunResult, StepEvent, StepResult, format_utc
+from .report import write_report_quietly
 
 logger = logging.getLogger(__name__)
 
+EventCallback = Callable[[StepEvent], None]
 InventoryArg = Union[str, "os.PathLike[str]", Sequence[Union[str, "os.PathLike[str]"]], Mapping[str, Any]]
 
 RUN_ID_PATTERN = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{8}$")
@@ -35,11 +38,22 @@ ADMIN_TOKEN_ENV = "ADMIN_TOKEN"
 RESULT_FILENAME = "result.json"
 REDACTED = "<redacted>"
 OUTPUT_TAIL_LINES = 15
+# How often ansible-runner checks for a cancel request, in seconds. It is
+# ansible-runner's pexpect_timeout setting (default 5).
+CANCEL_POLL_SECONDS = 1
+# Maximum delay between a cancel request and the cancel file the gate reads, in seconds.
+CANCEL_WATCH_SECONDS = 0.1
+# The cancel gate callback plugin, and the files and variables it reads.
+CANCEL_PLUGIN_DIR = Path(__file__).resolve().parent / "ansible_plugins" / "callback"
+CANCEL_FILENAME = "cancel-requested"
+STOPPED_FILENAME = "cancel-held.json"
+CANCEL_FILE_ENV = "PROMPTLIB_ROLLBACK_CANCEL_FILE"
+STOPPED_FILE_ENV = "PROMPTLIB_ROLLBACK_STOPPED_FILE"
 
 # Environment variable names whose values must not stay in ansible-runner's
 # `command` artifact, which records the whole job environment.
 SECRET_ENV_NAME = re.compile(
-    r"TOKEN|PASSWORD|PASSWD|PASSPHRASE|SECRET|CREDENTIAL|(^|_)API_?KEY$|(^|_)KEY$",
+    r"TOKEN|PASSWORD|PASSWD|PASSPHRASE|SECRET|CREDENTIAL|WEBHOOK|(^|_)API_?KEY$|(^|_)KEY$",
     re.IGNORECASE,
 )
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -156,22 +170,361 @@ def read_output_tail(run_dir: Path, lines: int = OUTPUT_TAIL_LINES) -> str:
     return "\n".join(non_blank[-lines:])
 
 
-@contextlib.contextmanager
-def _restored_signal_handlers() -> Iterator[None]:
-    """Restore the SIGINT and SIGTERM handlers that ansible-runner replaces.
+class Cancellation:
+    """The cancel state of one run and the files that tell the cancel gate about it.
 
-    ansible-runner 2.4 installs handlers that cancel the run and leaves them
-    in place afterwards, which would swallow Ctrl-C between runs.
+    A cancel (``cancel_event``) pauses the run before its next task. The
+    ``promptlib_rollback_cancel`` callback plugin sees ``cancel_file``, writes
+    the paused task to ``stopped_file`` and waits, and then ansible-runner
+    kills ansible-playbook. A forced cancel (``force_event``) kills it at
+    once, even in the middle of a task.
     """
+
+    def __init__(
+        self,
+        run_dir: Path,
+        cancel_event: threading.Event | None = None,
+        force_event: threading.Event | None = None,
+    ) -> None:
+        self.cancel_event = cancel_event or threading.Event()
+        self.force_event = force_event or threading.Event()
+        self.cancel_file = run_dir / CANCEL_FILENAME
+        self.stopped_file = run_dir / STOPPED_FILENAME
+
+    def envvars(self, inherited: Mapping[str, str]) -> dict[str, str]:
+        """Return the variables that load the cancel gate into ansible-playbook and point it at the files."""
+        plugin_paths = [str(CANCEL_PLUGIN_DIR)]
+        if inherited.get("ANSIBLE_CALLBACK_PLUGINS"):
+            plugin_paths.append(inherited["ANSIBLE_CALLBACK_PLUGINS"])
+        return {
+            "ANSIBLE_CALLBACK_PLUGINS": os.pathsep.join(plugin_paths),
+            CANCEL_FILE_ENV: str(self.cancel_file),
+            STOPPED_FILE_ENV: str(self.stopped_file),
+        }
+
+    def should_stop(self) -> bool:
+        """Tell ansible-runner whether to kill ansible-playbook now; it calls this about every second."""
+        if self.force_event.is_set():
+            return True
+        if not self.cancel_event.is_set():
+            return False
+        self._write_cancel_file()
+        return self.stopped_file.exists()
+
+    def _write_cancel_file(self) -> None:
+        if not self.cancel_file.exists():
+            self.cancel_file.touch()
+
+    @contextlib.contextmanager
+    def watching(self) -> Iterator[None]:
+        """Write the cancel file within CANCEL_WATCH_SECONDS of a cancel request while the block runs.
+
+        ansible-runner polls :meth:`should_stop` only about every second, and
+        a task that ends in that second would otherwise let the next one start.
+        """
+        done = threading.Event()
+
+        def watch() -> None:
+            while not done.is_set():
+                if self.cancel_event.wait(CANCEL_WATCH_SECONDS):
+                    self._write_cancel_file()
+                    return
+
+        watcher = threading.Thread(target=watch, name="promptlib-rollback-cancel-watch", daemon=True)
+        watcher.start()
+        try:
+            yield
+        finally:
+            done.set()
+            watcher.join()
+
+    def held_task(self) -> tuple[str, str | None] | None:
+        """Return the task and role before which the cancel gate paused the run, or None."""
+        try:
+            record = json.loads(self.stopped_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return str(record.get("task", "")), record.get("role") or None
+
+
+@contextlib.contextmanager
+def _cancel_on_signals(cancellation: Cancellation) -> Iterator[list[int]]:
+    """Make SIGINT and SIGTERM cancel the run while the block runs.
+
+    The first signal cancels the run before its next task, a second one
+    forces it to stop at once. Yields the list that receives the number of
+    each signal caught. Outside the main thread no handler can be installed,
+    so signals keep their default effect there. The previous handlers come
+    back afterwards, which also undoes the handlers ansible-runner 2.4 would
+    otherwise leave behind.
+    """
+    caught: list[int] = []
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield caught
         return
+
+    def request_cancel(number: int, frame: Any) -> None:
+        caught.append(number)
+        if cancellation.cancel_event.is_set():
+            cancellation.force_event.set()
+        cancellation.cancel_event.set()
+
     saved = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    for number in saved:
+        signal.signal(number, request_cancel)
     try:
-        yield
+        yield caught
     finally:
         for number, handler in saved.items():
             signal.signal(number, handler)
+
+
+@dataclass
+class PreparedRun:
+    """A checked run request with its run id and artifacts folder, not started yet."""
+
+    run_id: str
+    procedure: str
+    playbook: Path
+    inventory: str | list[str] | dict[str, Any]
+    artifacts_base: Path
+    run_dir: Path
+    check: bool = False
+    verbosity: int = 0
+    extravars: dict[str, Any] | None = field(default=None, repr=False)
+    envvars: dict[str, str] = field(default_factory=dict, repr=False)
+
+
+def prepare_run(
+    playbook: str | os.PathLike[str],
+    inventory: InventoryArg,
+    extravars: Mapping[str, Any] | None = None,
+    *,
+    procedure: str | None = None,
+    artifacts_root: str | os.PathLike[str] | None = None,
+    check: bool = False,
+    verbosity: int = 0,
+    envvars: Mapping[str, str] | None = None,
+) -> PreparedRun:
+    """Check a run request and create its artifacts folder, without starting it.
+
+    Raises:
+        ConfigurationError: the playbook, inventory or collection is not found.
+    """
+    root = find_collection_root()
+    playbook_path = resolve_playbook(playbook, root)
+    inventory_arg = resolve_inventory(inventory)
+    artifacts_base = Path(artifacts_root).expanduser().resolve() if artifacts_root else default_artifacts_root(root)
+    run_id = new_run_id()
+    run_dir = artifacts_base / run_id
+    try:
+        run_dir.mkdir(parents=True, mode=0o700)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"The artifacts folder {run_dir} cannot be created: {exc}. "
+            "Pass a writable folder as the artifacts root."
+        ) from exc
+    return PreparedRun(
+        run_id=run_id,
+        procedure=procedure or playbook_path.stem,
+        playbook=playbook_path,
+        inventory=inventory_arg,
+        artifacts_base=artifacts_base,
+        run_dir=run_dir,
+        check=check,
+        verbosity=verbosity,
+        extravars=dict(extravars) if extravars else None,
+        envvars=build_envvars(root, envvars),
+    )
+
+
+class StepEventAdapter:
+    """Turn the collector's start and step callbacks into StepEvents for ``on_event``.
+
+    ``event_callback`` keeps receiving the bare StepResult of each finished step.
+    """
+
+    def __init__(
+        self,
+        prepared: PreparedRun,
+        on_event: EventCallback | None,
+        event_callback: StepCallback | None,
+    ) -> None:
+        self._prepared = prepared
+        self._on_event = on_event
+        self._event_callback = event_callback
+        self._clock_start = time.monotonic()
+
+    def started(self, host: str, role: str | None, task: str) -> None:
+        if self._on_event is not None:
+            self._on_event(self._event("step_started", host, role, task, None))
+
+    def finished(self, step: StepResult) -> None:
+        if self._on_event is not None:
+            try:
+                self._on_event(self._event("step_finished", step.host, step.role, step.task, step))
+            except Exception:  # a broken display must not abort the rollback
+                logger.exception("The on_event callback failed on %s, and the run goes on.", step.describe())
+        if self._event_callback is not None:
+            self._event_callback(step)
+
+    def _event(self, kind: str, host: str, role: str | None, task: str, step: StepResult | None) -> StepEvent:
+        return StepEvent(
+            kind=kind,
+            run_id=self._prepared.run_id,
+            procedure=self._prepared.procedure,
+            host=host,
+            role=role,
+            task=task,
+            elapsed_seconds=round(time.monotonic() - self._clock_start, 3),
+            step=step,
+        )
+
+
+def _write_runner_settings(run_dir: Path) -> None:
+    """Write ansible-runner's settings file, which sets how often it checks for a cancel request.
+
+    NOTE: ansible-runner 2.4 drops the ``settings`` argument of run() when
+    ``env/settings`` is missing, which it always is with suppress_env_files,
+    so the file is written here. It contains no secret.
+    """
+    env_dir = run_dir / "env"
+    env_dir.mkdir(mode=0o700, exist_ok=True)
+    (env_dir / "settings").write_text(json.dumps({"pexpect_timeout": CANCEL_POLL_SECONDS}) + "\n", encoding="utf-8")
+
+
+def execute_run(
+    prepared: PreparedRun,
+    *,
+    on_event: EventCallback | None = None,
+    event_callback: StepCallback | None = None,
+    cancel_event: threading.Event | None = None,
+    force_event: threading.Event | None = None,
+) -> RunResult:
+    """Run a prepared run to its end, or until it is cancelled, and return its RunResult.
+
+    ``on_event`` receives a StepEvent when a task starts and when it
+    finishes on a host, and ``event_callback`` the StepResult of each
+    finished task. Both are called from the thread that runs this function,
+    and an exception they raise is logged and does not stop the run.
+
+    Setting ``cancel_event`` lets the task in progress finish and stops the
+    run before the next task starts. Setting ``force_event`` kills
+    ansible-playbook within about CANCEL_POLL_SECONDS, even in the middle of
+    a task, whose process may then go on running on the host. Either way the
+    outcome is ``cancelled``, unless the run ended first. In the main thread,
+    a first SIGINT or SIGTERM sets ``cancel_event`` and a second one
+    ``force_event``.
+
+    Raises:
+        RollbackError: ansible-runner could not start the run.
+    """
+    cancellation = Cancellation(prepared.run_dir, cancel_event, force_event)
+    run_dir = prepared.run_dir
+    adapter = StepEventAdapter(prepared, on_event, event_callback)
+    collector = RunEventCollector(adapter.finished, adapter.started)
+
+    def redact_when_running(status_data: Mapping[str, Any], runner_config: Any = None) -> None:
+        # ansible-runner writes the `command` file just before the "running"
+        # status, so redacting here keeps the secret window short.
+        if status_data.get("status") == "running":
+            redact_command_artifact(run_dir)
+
+    logger.info("Starting %s run %s: %s", prepared.procedure, prepared.run_id, prepared.playbook)
+    started_at = datetime.now(timezone.utc)
+    clock_start = time.monotonic()
+    if cancellation.cancel_event.is_set() or cancellation.force_event.is_set():
+        logger.info("Run %s was cancelled before it started", prepared.run_id)
+        return _finish(prepared, collector, cancellation, started_at, clock_start, rc=None,
+                       runner_status=CANCELED_RUNNER_STATUS)
+
+    # ansible-runner starts ansible-playbook with os.environ updated by envvars.
+    inherited = {**os.environ, **prepared.envvars}
+    envvars = {**prepared.envvars, **cancellation.envvars(inherited)}
+    _write_runner_settings(run_dir)
+    try:
+        with _cancel_on_signals(cancellation) as caught, cancellation.watching():
+            runner = ansible_runner.run(
+                private_data_dir=str(run_dir),
+                artifact_dir=str(prepared.artifacts_base),
+                ident=prepared.run_id,
+                playbook=str(prepared.playbook),
+                inventory=prepared.inventory,
+                extravars=prepared.extravars,
+                envvars=envvars,
+                cmdline="--check" if prepared.check else None,
+                verbosity=prepared.verbosity or None,
+                quiet=True,
+                # Keep envvars (which may carry ADMIN_TOKEN) out of <run_dir>/env/.
+                suppress_env_files=True,
+                event_handler=collector.handle,
+                status_handler=redact_when_running,
+                cancel_callback=cancellation.should_stop,
+            )
+    except (AnsibleRunnerException, ValueError, OSError) as exc:
+        raise RollbackError(
+            f"ansible-runner could not run {prepared.playbook}: {exc}. Artifacts: {run_dir}"
+        ) from exc
+    finally:
+        redact_command_artifact(run_dir)
+    for number in caught:
+        logger.warning("Run %s: %s received, cancelling the run", prepared.run_id, signal.Signals(number).name)
+    return _finish(prepared, collector, cancellation, started_at, clock_start, rc=runner.rc,
+                   runner_status=runner.status)
+
+
+def _finish(
+    prepared: PreparedRun,
+    collector: RunEventCollector,
+    cancellation: Cancellation,
+    started_at: datetime,
+    clock_start: float,
+    *,
+    rc: int | None,
+    runner_status: str | None,
+) -> RunResult:
+    """Build the RunResult of a run that ended, write it to result.json and return it."""
+    duration = time.monotonic() - clock_start
+    ended_at = datetime.now(timezone.utc)
+    decision = collector.outcome(rc=rc, runner_status=runner_status)
+    error = decision.error
+    if collector.stats is None and decision.outcome == "failed":
+        tail = read_output_tail(prepared.run_dir)
+        if tail:
+            error = f"{error}\n{tail}"
+    steps = list(collector.steps)
+    cancelled_step = None
+    if decision.outcome == "cancelled":
+        stopped = collector.unfinished_steps(ended_at)
+        held = cancellation.held_task()
+        if not stopped and held is not None:
+            stopped = collector.held_steps(held[0], held[1], ended_at)
+        steps.extend(stopped)
+        cancelled_step = stopped[0] if stopped else None
+
+    result = RunResult(
+        run_id=prepared.run_id,
+        procedure=prepared.procedure,
+        outcome=decision.outcome,
+        started_at=format_utc(started_at),
+        ended_at=format_utc(ended_at),
+        duration_seconds=round(duration, 3),
+        steps=steps,
+        stats=collector.summary_stats(),
+        facts=collector.facts,
+        failed_step=decision.failed_step,
+        refused_reason=decision.refused_reason,
+        artifacts_dir=str(prepared.run_dir),
+        rc=rc,
+        runner_status=runner_status,
+        error=error,
+        check_mode=prepared.check,
+        cancelled_step=cancelled_step,
+    )
+    (prepared.run_dir / RESULT_FILENAME).write_text(result.to_json() + "\n", encoding="utf-8")
+    write_report_quietly(result)
+    logger.info("Finished %s run %s: %s in %.1fs", prepared.procedure, prepared.run_id, result.outcome, duration)
+    return result
 
 
 def run_playbook(
@@ -185,6 +538,9 @@ def run_playbook(
     verbosity: int = 0,
     envvars: Mapping[str, str] | None = None,
     event_callback: StepCallback | None = None,
+    on_event: EventCallback | None = None,
+    cancel_event: threading.Event | None = None,
+    force_event: threading.Event | None = None,
 ) -> RunResult:
     """Run ``playbook`` against ``inventory`` and return its RunResult.
 
@@ -192,7 +548,10 @@ def run_playbook(
     ``<artifacts_root>/<run_id>/``. ``artifacts_root`` defaults to
     :func:`promptlib_rollback.paths.default_artifacts_root`. ``procedure``
     (default: the playbook's file name without suffix) only labels the
-    result. ``event_callback`` receives each StepResult as its event arrives.
+    result. ``event_callback`` receives each StepResult as its event arrives,
+    and ``on_event`` a StepEvent when each task starts and finishes on a
+    host. Setting ``cancel_event`` or ``force_event`` cancels the run (see
+    :func:`execute_run`).
 
     ``extravars`` reach ansible-playbook as ``-e`` JSON and are not stored in
     the result, but they do appear in the process list, so pass secrets
@@ -202,78 +561,23 @@ def run_playbook(
         ConfigurationError: the playbook, inventory or collection is not found.
         RollbackError: ansible-runner could not start the run.
     """
-    root = find_collection_root()
-    playbook_path = resolve_playbook(playbook, root)
-    inventory_arg = resolve_inventory(inventory)
-    artifacts_base = Path(artifacts_root).expanduser().resolve() if artifacts_root else default_artifacts_root(root)
-    label = procedure or playbook_path.stem
-
-    run_id = new_run_id()
-    run_dir = artifacts_base / run_id
-    run_dir.mkdir(parents=True, mode=0o700)
-    collector = RunEventCollector(event_callback)
-
-    def redact_when_running(status_data: Mapping[str, Any], runner_config: Any = None) -> None:
-        # ansible-runner writes the `command` file just before the "running"
-        # status, so redacting here keeps the secret window short.
-        if status_data.get("status") == "running":
-            redact_command_artifact(run_dir)
-
-    logger.info("Starting %s run %s: %s", label, run_id, playbook_path)
-    started_at = datetime.now(timezone.utc)
-    clock_start = time.monotonic()
-    try:
-        with _restored_signal_handlers():
-            runner = ansible_runner.run(
-                private_data_dir=str(run_dir),
-                artifact_dir=str(artifacts_base),
-                ident=run_id,
-                playbook=str(playbook_path),
-                inventory=inventory_arg,
-                extravars=dict(extravars) if extravars else None,
-                envvars=build_envvars(root, envvars),
-                cmdline="--check" if check else None,
-                verbosity=verbosity or None,
-                quiet=True,
-                # Keep envvars (which may carry ADMIN_TOKEN) out of <run_dir>/env/.
-                suppress_env_files=True,
-                event_handler=collector.handle,
-                status_handler=redact_when_running,
-            )
-    except (AnsibleRunnerException, ValueError, OSError) as exc:
-        raise RollbackError(f"ansible-runner could not run {playbook_path}: {exc}. Artifacts: {run_dir}") from exc
-    finally:
-        redact_command_artifact(run_dir)
-    duration = time.monotonic() - clock_start
-    ended_at = datetime.now(timezone.utc)
-
-    decision = collector.outcome(rc=runner.rc, runner_status=runner.status)
-    error = decision.error
-    if collector.stats is None and decision.outcome == "failed":
-        tail = read_output_tail(run_dir)
-        if tail:
-            error = f"{error}\n{tail}"
-
-    result = RunResult(
-        run_id=run_id,
-        procedure=label,
-        outcome=decision.outcome,
-        started_at=format_utc(started_at),
-        ended_at=format_utc(ended_at),
-        duration_seconds=round(duration, 3),
-        steps=collector.steps,
-        stats=collector.summary_stats(),
-        facts=collector.facts,
-        failed_step=decision.failed_step,
-        refused_reason=decision.refused_reason,
-        artifacts_dir=str(run_dir),
-        rc=runner.rc,
-        runner_status=runner.status,
-        error=error,
+    prepared = prepare_run(
+        playbook,
+        inventory,
+        extravars,
+        procedure=procedure,
+        artifacts_root=artifacts_root,
+        check=check,
+        verbosity=verbosity,
+        envvars=envvars,
     )
-    (run_dir / RESULT_FILENAME).write_text(result.to_json() + "\n", encoding="utf-8")
-    logger.info("Finished %s run %s: %s in %.1fs", label, run_id, result.outcome, duration)
-    return result
+    return execute_run(
+        prepared,
+        on_event=on_event,
+        event_callback=event_callback,
+        cancel_event=cancel_event,
+        force_event=force_event,
+    )
 
 
 def run_procedure(

@@ -9,13 +9,12 @@ the container name (default promptlib-test-).
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
 from typing import Iterator
 
 import pytest
-from drill_host import DrillHost
+from drill_host import DrillHost, new_container_name
 
 from promptlib_rollback.drill import build_image, podman_env, remove_container, start_container, write_inventory
 from promptlib_rollback.paths import find_collection_root
@@ -29,7 +28,7 @@ def drill_host(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     env = podman_env(root)
     build_image(root, env=env)
     artifacts = tmp_path_factory.mktemp("drill-artifacts")
-    name = f"{os.environ.get('PROMPTLIB_TEST_CONTAINER_PREFIX', 'promptlib-test-')}{secrets.token_hex(3)}"
+    name = new_container_name()
     fault = getattr(request.module, "DRILL_FAULT", "wont-start")
     start_container(name, env=env)
     try:

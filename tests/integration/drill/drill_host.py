@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +14,30 @@ from promptlib_rollback.runner import run_playbook
 
 APP_ROOT = "/opt/prompt-library"
 NGINX_SITE = "/etc/nginx/sites-available/prompt-library"
+# Row count and a digest of every template body. chr(124) is "|", so the query needs no quotes
+# inside the shell's single quotes.
+TEMPLATES_SUMMARY = "SELECT COUNT(*), md5(string_agg(body, chr(124) ORDER BY id)) FROM prompt_templates"
+# Prints (name, status, script) of each pm2 process. The JSON starts at the first "[", because pm2
+# may print a banner first.
+PM2_SUMMARY = (
+    'import json,sys; t=sys.stdin.read(); '
+    'print(sorted((p["name"], p["pm2_env"]["status"], p["pm2_env"]["pm_exec_path"]) '
+    'for p in json.loads(t[t.index("["):])))'
+)
+
+# Test containers are named <prefix><random hex>. Engineers who share a
+# machine set their own prefix, so that each removes only their containers.
+CONTAINER_PREFIX = os.environ.get("PROMPTLIB_TEST_CONTAINER_PREFIX", "promptlib-test-")
+
+
+def new_container_name() -> str:
+    """Return a new container name with the configured prefix."""
+    return f"{CONTAINER_PREFIX}{secrets.token_hex(3)}"
+
+
+def container_prefix() -> str:
+    """Return the name prefix of test containers; PROMPTLIB_TEST_CONTAINER_PREFIX overrides it."""
+    return os.environ.get("PROMPTLIB_TEST_CONTAINER_PREFIX") or "promptlib-test-"
 
 
 @dataclass
@@ -63,8 +89,8 @@ class DrillHost:
             cd {APP_ROOT} && ls -a1 && cat */release.json
             sha256sum {APP_ROOT}/.env* {NGINX_SITE}*
             runuser -u postgres -- psql -XtAc 'SELECT datname FROM pg_database ORDER BY 1'
-            runuser -u postgres -- psql -XtA -d promptlib_production -c 'SELECT COUNT(*), md5(string_agg(body, ''|'' ORDER BY id)) FROM prompt_templates'
+            runuser -u postgres -- psql -XtA -d promptlib_production -c '{TEMPLATES_SUMMARY}'
             systemctl is-active template-cache-service template-analytics-service nginx || true
-            pm2 jlist 2>/dev/null | python3 -c 'import json,sys; t=sys.stdin.read(); print(sorted((p["name"], p["pm2_env"]["status"], p["pm2_env"]["pm_exec_path"]) for p in json.loads(t[t.index("["):])))'
+            pm2 jlist 2>/dev/null | python3 -c '{PM2_SUMMARY}'
         """
         return self.sh(script).stdout

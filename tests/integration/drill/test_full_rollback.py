@@ -37,7 +37,8 @@ def test_empty_previous_release_refused(drill_host):
     try:
         assert_refused_unchanged(drill_host, "previous-stable")
     finally:
-        drill_host.sh(f"rmdir {APP_ROOT}/previous-stable && mv {APP_ROOT}/previous-stable.aside {APP_ROOT}/previous-stable")
+        drill_host.sh(f"rmdir {APP_ROOT}/previous-stable"
+                      f" && mv {APP_ROOT}/previous-stable.aside {APP_ROOT}/previous-stable")
 
 
 def test_truncated_backup_refused(drill_host):

@@ -54,44 +54,45 @@ def template_count(host: DrillHost) -> int:
 
 
 def test_maintenance_check_apply_repeat(drill_host):
-    args = {"operation": "maintenance", "enabled": True, "message": "Template system maintenance in progress"}
-    check, _ = run_module(drill_host, args, check=True, diff=True)
+    message = "Template system maintenance in progress"
+    args = {"operation": "maintenance", "enabled": True, "maintenance_message": message}
+    check, unused = run_module(drill_host, args, check=True, diff=True)
     assert check["changed"] is True
     assert check["diff"]["after"].startswith("enabled: true")
     assert api_get(drill_host, "/api/admin/maintenance")["enabled"] is False
 
-    applied, _ = run_module(drill_host, args)
+    applied, unused = run_module(drill_host, args)
     assert applied["changed"] is True
     expected = {"enabled": True, "message": "Template system maintenance in progress"}
     assert api_get(drill_host, "/api/admin/maintenance") == expected
-    again, _ = run_module(drill_host, args)
+    again, unused = run_module(drill_host, args)
     assert again["changed"] is False
 
-    off, _ = run_module(drill_host, {"operation": "maintenance", "enabled": False})
+    off, unused = run_module(drill_host, {"operation": "maintenance", "enabled": False})
     assert off["changed"] is True
     assert api_get(drill_host, "/api/admin/maintenance")["enabled"] is False
 
 
 def test_safe_mode_check_apply_repeat(drill_host):
     args = {"operation": "safe_mode", "enabled": True}
-    check, _ = run_module(drill_host, args, check=True)
+    check, unused = run_module(drill_host, args, check=True)
     assert check["changed"] is True
     assert api_get(drill_host, "/api/admin/templates/safe-mode")["enabled"] is False
-    applied, _ = run_module(drill_host, args)
+    applied, unused = run_module(drill_host, args)
     assert applied["changed"] is True
     assert api_get(drill_host, "/api/admin/templates/safe-mode")["enabled"] is True
-    again, _ = run_module(drill_host, args)
+    again, unused = run_module(drill_host, args)
     assert again["changed"] is False
     run_module(drill_host, {"operation": "safe_mode", "enabled": False})
 
 
 def test_export_check_apply_repeat(drill_host):
     args = {"operation": "export", "dest": EXPORT}
-    check, _ = run_module(drill_host, args, check=True)
+    check, unused = run_module(drill_host, args, check=True)
     assert check["changed"] is True
     assert drill_host.sh(f"test -e {EXPORT}", check=False).returncode != 0
 
-    applied, _ = run_module(drill_host, args)
+    applied, unused = run_module(drill_host, args)
     assert applied["changed"] is True
     assert applied["count"] == ALL_TEMPLATES
     assert drill_host.sh(f"sha256sum {EXPORT}").stdout.split()[0] == applied["sha256"]
@@ -99,19 +100,19 @@ def test_export_check_apply_repeat(drill_host):
     exported = json.loads(drill_host.sh(f"cat {EXPORT}").stdout)
     assert exported["templates"] == api_get(drill_host, "/api/admin/templates")["templates"]
 
-    again, _ = run_module(drill_host, args)
+    again, unused = run_module(drill_host, args)
     assert again["changed"] is False
     assert again["sha256"] == applied["sha256"]
 
 
 def test_component_health_reads_components(drill_host):
-    result, _ = run_module(drill_host, {"operation": "component_health"})
+    result, unused = run_module(drill_host, {"operation": "component_health"})
     assert result["changed"] is False
     assert {name: value["status"] for name, value in result["components"].items()} == {
         "validation": "healthy", "cache": "healthy", "analytics": "healthy"}
     drill_host.sh("systemctl stop template-cache-service")
     try:
-        result, _ = run_module(drill_host, {"operation": "component_health"})
+        result, unused = run_module(drill_host, {"operation": "component_health"})
     finally:
         drill_host.sh("systemctl start template-cache-service")
     assert result["unhealthy"] == ["cache"]
@@ -119,25 +120,25 @@ def test_component_health_reads_components(drill_host):
 
 
 def test_list_and_config(drill_host):
-    listed, _ = run_module(drill_host, {"operation": "list"})
+    listed, unused = run_module(drill_host, {"operation": "list"})
     assert listed["count"] == ALL_TEMPLATES
-    config, _ = run_module(drill_host, {"operation": "config"})
+    config, unused = run_module(drill_host, {"operation": "config"})
     assert config["config"]["version"] == "1.5.0"
     assert config["config"]["flags"]["TEMPLATE_CREATION_ENABLED"] is True
 
 
 def test_reset_defaults_check_then_apply(drill_host):
-    check, _ = run_module(drill_host, {"operation": "reset_defaults"}, check=True)
+    check, unused = run_module(drill_host, {"operation": "reset_defaults"}, check=True)
     assert check["changed"] is True
     assert template_count(drill_host) == ALL_TEMPLATES
-    applied, _ = run_module(drill_host, {"operation": "reset_defaults"}, diff=True)
+    applied, unused = run_module(drill_host, {"operation": "reset_defaults"}, diff=True)
     assert applied["changed"] is True
     assert applied["removed"] == ALL_TEMPLATES - DEFAULT_TEMPLATES
     assert template_count(drill_host) == DEFAULT_TEMPLATES
     assert "drill-custom-1" in applied["diff"]["before"]
     assert "drill-custom-1" not in applied["diff"]["after"]
     # The API has no route that reports whether the templates already are the defaults.
-    again, _ = run_module(drill_host, {"operation": "reset_defaults"})
+    again, unused = run_module(drill_host, {"operation": "reset_defaults"})
     assert again["changed"] is True
     assert again["removed"] == 0
 
@@ -152,15 +153,15 @@ def test_wrong_token_rejected_without_leaking(drill_host):
 
 def test_real_token_never_in_output(drill_host):
     token = drill_host.envvars["ADMIN_TOKEN"]
-    _, output = run_module(drill_host, {"operation": "maintenance", "enabled": False}, diff=True)
-    _, failing = run_module(drill_host, {"operation": "list", "url": "http://127.0.0.1:8999"})
+    unused, output = run_module(drill_host, {"operation": "maintenance", "enabled": False}, diff=True)
+    unused, failing = run_module(drill_host, {"operation": "list", "url": "http://127.0.0.1:8999"})
     assert token not in output
     assert token not in failing
     assert "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER" in output
 
 
 def test_unreachable_url_named(drill_host):
-    result, _ = run_module(drill_host, {"operation": "list", "url": "http://127.0.0.1:8999"})
+    result, unused = run_module(drill_host, {"operation": "list", "url": "http://127.0.0.1:8999"})
     assert result["failed"] is True
     assert "http://127.0.0.1:8999/api/admin/templates failed" in result["msg"]
     assert "Nothing was changed." in result["msg"]

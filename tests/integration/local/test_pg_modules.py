@@ -251,7 +251,8 @@ def run_module(tmp_path: Path, module: str, args: dict, check: bool = False) -> 
         argv.append('--check')
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO_ROOT / 'ansible.cfg'), ANSIBLE_STDOUT_CALLBACK='ansible.posix.json',
                ANSIBLE_NOCOLOR='1')
-    completed = subprocess.run(argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    completed = subprocess.run(argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600,
+                               check=False)
     try:
         output = json.loads(completed.stdout)
     except ValueError:
@@ -493,7 +494,7 @@ def test_restore_with_open_sessions(tmp_path, cluster, backups, live):
         run = restore(tmp_path, cluster, live, backups.plain)
         assert not run.failed, run.result['msg']
         assert cluster.count(live) == GOLDEN_ROWS
-        _, stderr = session.communicate(timeout=30)
+        stderr = session.communicate(timeout=30)[1]
         assert session.returncode != 0
         assert 'terminat' in stderr
     finally:

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from promptlib_rollback import cli
+from promptlib_rollback import api, cli
 from promptlib_rollback.errors import ConfigurationError, DrillError, RollbackError
-from promptlib_rollback.results import DrillResult, RunResult, StepResult
+from promptlib_rollback.results import DrillResult, RunResult, StepEvent, StepResult
 
 
 def make_step(status: str) -> StepResult:
@@ -42,6 +42,19 @@ def make_run(outcome: str) -> RunResult:
     )
 
 
+def finished_event(result: RunResult, step: StepResult) -> StepEvent:
+    return StepEvent(
+        kind="step_finished",
+        run_id=result.run_id,
+        procedure=result.procedure,
+        host=step.host,
+        role=step.role,
+        task=step.task,
+        elapsed_seconds=1.0,
+        step=step,
+    )
+
+
 def run_main(argv: list[str]) -> tuple[int, str]:
     stdout = io.StringIO()
     code = cli.main(argv, stdout=stdout)
@@ -58,12 +71,12 @@ def fake_run_procedure(monkeypatch):
             if error is not None:
                 raise error
             result = make_run(outcome)
-            if options.get("event_callback"):
+            if options.get("on_event"):
                 for step in result.steps:
-                    options["event_callback"](step)
+                    options["on_event"](finished_event(result, step))
             return result
 
-        monkeypatch.setattr(cli, "run_procedure", fake)
+        monkeypatch.setattr(api, "run", fake)
         return calls
 
     return install
@@ -98,7 +111,7 @@ def test_parse_drill_arguments():
     [
         [],
         ["run", "full"],
-        ["run", "partial", "-i", "hosts.yml"],
+        ["run", "no-such-procedure", "-i", "hosts.yml"],
         ["run", "full", "-i", "hosts.yml", "-e", "novalue"],
         ["run", "full", "-i", "hosts.yml", "-e", "=value"],
         ["run", "full", "-i", "hosts.yml", "-e", "admin_token=abc"],
@@ -154,7 +167,7 @@ def test_run_exit_code_from_outcome(fake_run_procedure, outcome, code):
 
 def test_run_json_is_one_object(fake_run_procedure):
     fake_run_procedure("failed")
-    _, output = run_main(["run", "full", "-i", "hosts.yml", "--json"])
+    output = run_main(["run", "full", "-i", "hosts.yml", "--json"])[1]
     data = json.loads(output)
     assert data["failed_step"]["task"] == "Start pm2"
     assert data["artifacts_dir"].endswith("20250101T120000Z-1a2b3c4d")
@@ -169,7 +182,8 @@ def test_run_passes_options(fake_run_procedure):
     assert call["extravars"] == {"release": "1.4.2"}
     assert call["check"] is True
     assert call["verbosity"] == 1
-    assert call["event_callback"] is None
+    assert call["keep_runs"] is None
+    assert call["artifacts_root"] is None
 
 
 def test_run_human_output(fake_run_procedure):
@@ -186,7 +200,7 @@ def test_run_human_output(fake_run_procedure):
 
 def test_run_human_success_shows_recovery_time(fake_run_procedure):
     fake_run_procedure("succeeded")
-    _, output = run_main(["run", "full", "-i", "hosts.yml"])
+    output = run_main(["run", "full", "-i", "hosts.yml"])[1]
     assert "Time to recover: 42.0s" in output
 
 
@@ -222,7 +236,7 @@ def test_drill_json_output(monkeypatch):
             artifacts_dir="/tmp/artifacts/drill",
         )
 
-    monkeypatch.setattr(cli, "run_drill", fake_drill)
+    monkeypatch.setattr(api, "run_drill", fake_drill)
     exit_code, output = run_main(["drill", "app-failure", "--json"])
     data = json.loads(output)
     assert exit_code == 0
@@ -239,7 +253,7 @@ def test_drill_setup_error(monkeypatch):
     def fake_drill(scenario, **options):
         raise DrillError("Drill setup ended with outcome failed", run=setup, artifacts_dir="/tmp/artifacts/drill")
 
-    monkeypatch.setattr(cli, "run_drill", fake_drill)
+    monkeypatch.setattr(api, "run_drill", fake_drill)
     exit_code, output = run_main(["drill", "app-failure", "--json"])
     data = json.loads(output)
     assert exit_code == 1
@@ -247,3 +261,77 @@ def test_drill_setup_error(monkeypatch):
     assert data["ttr_seconds"] is None
     assert data["steps"][1]["status"] == "failed"
     assert data["artifacts_dir"] == "/tmp/artifacts/drill"
+
+
+def test_cancelled_exit_code(fake_run_procedure):
+    fake_run_procedure("cancelled")
+    exit_code, output = run_main(["run", "full", "-i", "hosts.yml", "--json"])
+    assert exit_code == 5
+    assert json.loads(output)["outcome"] == "cancelled"
+
+
+def test_exit_codes_distinct():
+    codes = [*cli.EXIT_CODES.values(), cli.EXIT_USAGE, cli.EXIT_INTERRUPTED]
+    assert len(set(codes)) == len(codes)
+    assert set(cli.EXIT_CODES) == set(api.OUTCOMES)
+
+
+def test_run_human_cancelled_summary(fake_run_procedure, monkeypatch):
+    def cancelled(procedure, inventory, extravars=None, **options):
+        result = make_run("cancelled")
+        result.cancelled_step = make_step("cancelled")
+        result.cancelled_step.message = "The run was cancelled before this task started on web1."
+        return result
+
+    monkeypatch.setattr(api, "run", cancelled)
+    exit_code, output = run_main(["run", "full", "-i", "hosts.yml"])
+    assert exit_code == 5
+    assert "Outcome:" in output
+    assert "Cancelled at:" in output
+    assert "web1  switch : Start pm2: The run was cancelled before this task started on web1." in output
+
+
+def test_run_passes_keep_runs(fake_run_procedure):
+    calls = fake_run_procedure()
+    run_main(["run", "full", "-i", "a.yml", "--keep-runs", "3", "--artifacts-dir", "/tmp/out", "--json"])
+    assert calls[0]["keep_runs"] == 3
+    assert calls[0]["artifacts_root"] == "/tmp/out"
+
+
+@pytest.mark.parametrize("value", ["-1", "many"])
+def test_keep_runs_invalid(value, capsys):
+    with pytest.raises(SystemExit) as raised:
+        cli.main(["run", "full", "-i", "a.yml", "--keep-runs", value])
+    assert raised.value.code == 2
+    assert value in capsys.readouterr().err
+
+
+def test_every_option_has_help():
+    parser = cli.build_parser()
+    subparsers = next(action for action in parser._actions if action.dest == "command")
+    assert set(subparsers.choices) == {"run", "drill", "decide", "diagnose", "report"}
+    for name, subparser in subparsers.choices.items():
+        for action in subparser._actions:
+            assert action.help, f"{name} {action.option_strings or action.dest} has no help"
+
+
+def test_keep_runs_help_names_unit(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["run", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "number of run folders kept" in help_text
+    assert "0 keeps all" in help_text
+
+
+def test_help_lists_cancelled_exit_code(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["drill", "--help"])
+    assert "5  run and drill: the run was cancelled" in capsys.readouterr().out
+
+
+class MarkdownReport:
+    def to_markdown(self):
+        return "# Rollback report\n\nOutcome: succeeded\n"
+
+    def to_dict(self):
+        return {"outcome": "succeeded"}

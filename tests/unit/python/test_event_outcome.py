@@ -349,3 +349,89 @@ def test_no_log_failure_message():
     censored = "the output has been hidden due to the fact that 'no_log: true' was specified for this result"
     step = step_from_event(task_event("runner_on_failed", "web1", "Check token", {"censored": censored}))
     assert step.message == censored
+
+
+def start_event(host: str, task: str, task_uuid: str, *, role: str | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {"host": host, "task": task, "task_uuid": task_uuid}
+    if role is not None:
+        data["role"] = role
+    return _event("runner_on_start", data)
+
+
+def finish_event(host: str, task: str, task_uuid: str) -> dict[str, Any]:
+    event = task_event("runner_on_ok", host, task)
+    event["event_data"]["task_uuid"] = task_uuid
+    return event
+
+
+def test_cancel_before_recap_is_cancelled():
+    collector = collect([task_event("runner_on_ok", "web1", "Check release")])
+    decision = collector.outcome(rc=254, runner_status="canceled")
+    assert decision.outcome == "cancelled"
+    assert "Run the procedure again" in decision.error
+
+
+def test_failed_without_recap_not_cancelled():
+    collector = collect([task_event("runner_on_ok", "web1", "Check release")])
+    assert collector.outcome(rc=2, runner_status="failed").outcome == "failed"
+
+
+def test_start_callback_receives_task():
+    started = []
+    collector = RunEventCollector(start_callback=lambda host, role, task: started.append((host, role, task)))
+    collector.handle(start_event("web1", "Swap releases", "uuid-1", role="restore_code"))
+    assert started == [("web1", "restore_code", "Swap releases")]
+    assert collector.steps == []
+
+
+def test_start_callback_error_does_not_stop_collection():
+    def broken(host, role, task):
+        raise RuntimeError("display closed")
+
+    collector = RunEventCollector(start_callback=broken)
+    assert collector.handle(start_event("web1", "Swap releases", "uuid-1")) is True
+
+
+def test_unfinished_steps_after_forced_cancel():
+    collector = collect(
+        [
+            start_event("web1", "Stop pm2", "uuid-1"),
+            finish_event("web1", "Stop pm2", "uuid-1"),
+            start_event("web1", "Restore database", "uuid-2", role="restore_database"),
+            start_event("web2", "Restore database", "uuid-2", role="restore_database"),
+        ]
+    )
+    steps = collector.unfinished_steps()
+    assert [(step.host, step.task, step.status) for step in steps] == [
+        ("web1", "Restore database", "cancelled"),
+        ("web2", "Restore database", "cancelled"),
+    ]
+    assert steps[0].role == "restore_database"
+    assert steps[0].start == "2025-01-01T12:00:01.000000Z"
+    assert steps[0].duration_seconds > 0
+    assert "may still be running" in steps[0].message
+
+
+def test_held_steps_use_recent_hosts():
+    collector = collect(
+        [
+            start_event("web1", "Stop pm2", "uuid-1"),
+            start_event("web2", "Stop pm2", "uuid-1"),
+            finish_event("web1", "Stop pm2", "uuid-1"),
+            finish_event("web2", "Stop pm2", "uuid-1"),
+        ]
+    )
+    assert collector.unfinished_steps() == []
+    steps = collector.held_steps("Swap releases", "restore_code")
+    assert [(step.host, step.task, step.role, step.status) for step in steps] == [
+        ("web1", "Swap releases", "restore_code", "cancelled"),
+        ("web2", "Swap releases", "restore_code", "cancelled"),
+    ]
+    assert steps[0].duration_seconds == 0.0
+    assert steps[0].message == "The run was cancelled before this task started on web1."
+
+
+def test_held_steps_before_any_task():
+    steps = RunEventCollector().held_steps("Gathering Facts", None)
+    assert [(step.host, step.task) for step in steps] == [("", "Gathering Facts")]
+    assert steps[0].message == "The run was cancelled before this task started."

@@ -56,7 +56,7 @@ def test_run_id_uses_utc():
 
 
 def test_run_ids_differ():
-    assert len({new_run_id() for _ in range(50)}) == 50
+    assert len({new_run_id() for _attempt in range(50)}) == 50
 
 
 def test_run_result_json_round_trip():
@@ -112,3 +112,42 @@ def test_normalize_timestamp_cases():
     assert normalize_timestamp(None) is None
     assert normalize_timestamp("") is None
     assert normalize_timestamp("yesterday") == "yesterday"
+
+
+def test_json_has_format_version():
+    data = json.loads(make_run().to_json())
+    assert data["format_version"] == 1
+    assert list(data)[0] == "format_version"
+
+
+def test_cancelled_round_trip():
+    original = make_run("cancelled")
+    original.failed_step = None
+    original.cancelled_step = make_step("cancelled")
+    original.check_mode = True
+    restored = RunResult.from_json(original.to_json())
+    assert restored == original
+    assert isinstance(restored.cancelled_step, StepResult)
+
+
+def test_from_dict_ignores_unknown_keys():
+    data = make_run().to_dict()
+    data["added_in_a_later_version"] = {"x": 1}
+    data["steps"][0]["added_later"] = True
+    assert RunResult.from_dict(data) == make_run()
+
+
+def test_drill_result_round_trip():
+    drill = DrillResult(
+        scenario="app-failure",
+        outcome="succeeded",
+        ttr_seconds=5.0,
+        rollback=make_run("succeeded"),
+        setup=make_run("succeeded"),
+        container="pl-test",
+        artifacts_dir="/tmp/artifacts/drill",
+    )
+    data = json.loads(drill.to_json())
+    assert data["format_version"] == 1
+    assert data["rollback"]["format_version"] == 1
+    assert DrillResult.from_json(drill.to_json()) == drill

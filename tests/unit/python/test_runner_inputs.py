@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,9 @@ from promptlib_rollback.paths import find_collection_root
 from promptlib_rollback.procedures import PROCEDURES, procedure_playbook
 from promptlib_rollback.runner import (
     ADMIN_TOKEN_ENV,
+    CANCEL_PLUGIN_DIR,
     REDACTED,
+    Cancellation,
     build_envvars,
     redact_command_artifact,
     resolve_inventory,
@@ -80,7 +83,7 @@ def test_procedure_table():
     root = find_collection_root()
     assert procedure_playbook("full", root) == root / PROCEDURES["full"]
     with pytest.raises(ConfigurationError) as raised:
-        procedure_playbook("partial", root)
+        procedure_playbook("no-such-procedure", root)
     assert "full" in str(raised.value)
 
 
@@ -129,3 +132,29 @@ def test_unreadable_command_file_removed(tmp_path):
     (tmp_path / "command").write_text("{not json")
     redact_command_artifact(tmp_path)
     assert not Path(tmp_path / "command").exists()
+
+
+def test_cancel_gate_keeps_callback_plugins(tmp_path):
+    variables = Cancellation(tmp_path).envvars({"ANSIBLE_CALLBACK_PLUGINS": "/opt/callbacks"})
+    assert variables["ANSIBLE_CALLBACK_PLUGINS"] == f"{CANCEL_PLUGIN_DIR}:/opt/callbacks"
+    assert variables["PROMPTLIB_ROLLBACK_CANCEL_FILE"] == str(tmp_path / "cancel-requested")
+    assert (CANCEL_PLUGIN_DIR / "promptlib_rollback_cancel.py").is_file()
+
+
+def test_cancel_file_written_on_request(tmp_path):
+    cancel = threading.Event()
+    cancellation = Cancellation(tmp_path, cancel)
+    assert cancellation.should_stop() is False
+    assert not cancellation.cancel_file.exists()
+    cancel.set()
+    assert cancellation.should_stop() is False
+    assert cancellation.cancel_file.exists()
+    cancellation.stopped_file.write_text('{"task": "Swap releases", "role": "restore_code"}')
+    assert cancellation.should_stop() is True
+    assert cancellation.held_task() == ("Swap releases", "restore_code")
+
+
+def test_forced_cancel_stops_at_once(tmp_path):
+    force = threading.Event()
+    force.set()
+    assert Cancellation(tmp_path, force_event=force).should_stop() is True

@@ -528,3 +528,14 @@ def test_failure_message_for_timeout():
     message = pm2.describe_failure(outcome, [pm2.Expectation('web', 'online')], 30)
     assert message.startswith('The pm2 processes did not reach the expected state within 30 seconds.')
     assert 'pm2 has no process named web.' in message
+
+
+@pytest.mark.parametrize('pm2_env, expected', [
+    ({'env': {'A': '1', pm2.ENV_KEYS_VARIABLE: 'A,B'}}, ['B']),
+    ({pm2.ENV_KEYS_VARIABLE: 'A,B,C', 'env': {}}, ['B', 'C']),
+    ({'env': {'A': '1', 'B': '2'}}, []),
+    ({'env': {pm2.ENV_KEYS_VARIABLE: ''}}, []),
+    ({}, []),
+])
+def test_removed_env_keys(pm2_env, expected):
+    assert pm2.removed_env_keys({'pm2_env': pm2_env}, {'A': '1'}) == expected

@@ -111,3 +111,45 @@ def test_main_existing_dest_wrong_format(tmp_path):
     result, failed = run_module(pg_dump.main, {'db': 'demo', 'dest': str(dest), 'verify': False})
     assert failed
     assert 'is not in custom format' in result['msg']
+
+
+PLAIN_DUMP = b'COPY public.t (id) FROM stdin;\n1\n\\.\n--\n-- PostgreSQL database dump complete\n--\n'
+
+
+def test_describe_backup_absent(tmp_path):
+    assert pg_dump.describe_backup(str(tmp_path / 'missing.dump')) == 'absent\n'
+
+
+def test_describe_backup_fields(tmp_path):
+    dest = tmp_path / 'x.sql'
+    dest.write_bytes(PLAIN_DUMP)
+    dest.chmod(0o640)
+    lines = pg_dump.describe_backup(str(dest)).splitlines()
+    assert lines[0] == 'format: plain'
+    assert lines[1] == 'size_bytes: %d' % len(PLAIN_DUMP)
+    assert lines[2].startswith('sha256: ')
+    assert lines[3] == 'mode: 0640'
+
+
+def test_main_check_diff_mode_change(tmp_path):
+    dest = tmp_path / 'x.sql'
+    dest.write_bytes(PLAIN_DUMP)
+    dest.chmod(0o644)
+    result, failed = run_module(pg_dump.main, {'db': 'demo', 'dest': str(dest), 'format': 'plain',
+                                               '_ansible_check_mode': True, '_ansible_diff': True})
+    assert not failed, result.get('msg')
+    assert result['changed'] is True
+    assert 'mode: 0644' in result['diff']['before']
+    assert 'mode: 0600' in result['diff']['after']
+    assert dest.stat().st_mode & 0o777 == 0o644
+
+
+def test_main_diff_unchanged(tmp_path):
+    dest = tmp_path / 'x.sql'
+    dest.write_bytes(PLAIN_DUMP)
+    dest.chmod(0o600)
+    result, failed = run_module(pg_dump.main, {'db': 'demo', 'dest': str(dest), 'format': 'plain',
+                                               '_ansible_diff': True})
+    assert not failed, result.get('msg')
+    assert result['changed'] is False
+    assert result['diff']['before'] == result['diff']['after']

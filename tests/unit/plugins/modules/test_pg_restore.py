@@ -176,3 +176,12 @@ def test_main_format_mismatch(tmp_path, content, requested, detected):
     result, failed = run_module(pg_restore.main, {'db': 'demo', 'src': str(src), 'format': requested})
     assert failed
     assert 'is a %s backup, but format is %s' % (detected, requested) in result['msg']
+
+
+def test_describe_database_absent():
+    assert pg_restore.describe_database('promptlib_production', None) == 'absent\n'
+
+
+def test_describe_database_owner_and_comment():
+    text = pg_restore.describe_database('promptlib_production', {'owner': 'promptlib', 'comment': 'restored'})
+    assert text.splitlines() == ['database: promptlib_production', 'owner: promptlib', 'comment: restored']

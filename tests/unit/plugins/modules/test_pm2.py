@@ -138,7 +138,10 @@ def ecosystem(tmp_path):
 
 def install(monkeypatch, fake):
     # A plain function, because an instance set on the class would not receive the module.
-    monkeypatch.setattr(AnsibleModule, 'run_command', lambda module, *args, **kwargs: fake(module, *args, **kwargs))
+    def run_command(module, *args, **kwargs):
+        return fake(module, *args, **kwargs)
+
+    monkeypatch.setattr(AnsibleModule, 'run_command', run_command)
     monkeypatch.setattr(AnsibleModule, 'get_bin_path',
                         lambda module, name, required=False, opt_dirs=None: {'pm2': PM2, 'node': NODE}[name])
     return fake
@@ -190,6 +193,33 @@ def test_started_ecosystem_watches_stability(monkeypatch, fake_time, ecosystem):
     fake.add('web', env={'PORT': 8000, 'DATABASE_URL': SECRET})
     run_module(pm2_module.main, {'ecosystem': ecosystem, 'state': 'started', 'stable_seconds': 3})
     assert fake_time.now >= 1003.0
+
+
+def test_started_ecosystem_records_env_keys(monkeypatch, fake_time, ecosystem):
+    fake = install(monkeypatch, FakePm2([web_app()]))
+    run_module(pm2_module.main, {'ecosystem': ecosystem, 'state': 'started'})
+    start_call = [call for call in fake.calls if call['argv'][1] == 'start'][0]
+    assert start_call['env'][pm2_utils.ENV_KEYS_VARIABLE] == 'DATABASE_URL,PORT'
+
+
+def test_started_ecosystem_variable_removed(monkeypatch, fake_time, ecosystem):
+    fake = install(monkeypatch, FakePm2([web_app(env={'PORT': 8000})]))
+    fake.add('web', env={'PORT': 8000, 'TEMPLATE_EDITING_ENABLED': 'true',
+                         pm2_utils.ENV_KEYS_VARIABLE: 'PORT,TEMPLATE_EDITING_ENABLED'})
+    result, failed = run_module(pm2_module.main, {'ecosystem': ecosystem, 'state': 'started'})
+    assert not failed, result.get('msg')
+    assert result['changed'] is True
+    assert result['reasons'] == {'web': ['the ecosystem file no longer sets TEMPLATE_EDITING_ENABLED']}
+    assert 'TEMPLATE_EDITING_ENABLED' not in fake.env_of('web')
+
+
+def test_started_ecosystem_inherited_variable_kept(monkeypatch, fake_time, ecosystem):
+    # HOME came from the pm2 command's environment, not from the file, so it is no reason to act.
+    fake = install(monkeypatch, FakePm2([web_app(env={'PORT': 8000})]))
+    fake.add('web', env={'PORT': 8000, 'HOME': '/root', pm2_utils.ENV_KEYS_VARIABLE: 'PORT'})
+    result, failed = run_module(pm2_module.main, {'ecosystem': ecosystem, 'state': 'started'})
+    assert not failed, result.get('msg')
+    assert result['changed'] is False
 
 
 def test_started_ecosystem_env_changed(monkeypatch, fake_time, ecosystem):

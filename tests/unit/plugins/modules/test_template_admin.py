@@ -167,7 +167,7 @@ def posts(api):
 # ===========================================================================
 
 def test_maintenance_check_mode_sends_no_change(api):
-    result, failed = run(api, check=True, operation='maintenance', enabled=True, message='Down for a bit')
+    result, failed = run(api, check=True, operation='maintenance', enabled=True, maintenance_message='Down for a bit')
     assert not failed
     assert result['changed'] is True
     assert result['state'] == {'enabled': True, 'message': 'Down for a bit'}
@@ -177,8 +177,8 @@ def test_maintenance_check_mode_sends_no_change(api):
 
 
 def test_maintenance_on_then_unchanged(api):
-    first, _ = run(api, operation='maintenance', enabled=True, message='Down for a bit')
-    second, _ = run(api, operation='maintenance', enabled=True, message='Down for a bit')
+    first, unused = run(api, operation='maintenance', enabled=True, maintenance_message='Down for a bit')
+    second, unused = run(api, operation='maintenance', enabled=True, maintenance_message='Down for a bit')
     assert first['changed'] is True
     assert api.maintenance == {'enabled': True, 'message': 'Down for a bit'}
     assert second['changed'] is False
@@ -188,29 +188,29 @@ def test_maintenance_on_then_unchanged(api):
 
 def test_maintenance_new_message_is_a_change(api):
     api.maintenance = {'enabled': True, 'message': 'old'}
-    result, _ = run(api, operation='maintenance', enabled=True, message='new')
+    result, unused = run(api, operation='maintenance', enabled=True, maintenance_message='new')
     assert result['changed'] is True
     assert api.maintenance['message'] == 'new'
 
 
 def test_maintenance_on_without_message_keeps_current(api):
     api.maintenance = {'enabled': True, 'message': 'kept'}
-    result, _ = run(api, operation='maintenance', enabled=True)
+    result, unused = run(api, operation='maintenance', enabled=True)
     assert result['changed'] is False
     assert api.maintenance['message'] == 'kept'
 
 
 def test_maintenance_off_ignores_message(api):
     api.maintenance = {'enabled': True, 'message': 'busy'}
-    first, _ = run(api, operation='maintenance', enabled=False, message='ignored')
-    second, _ = run(api, operation='maintenance', enabled=False, message='ignored')
+    first, unused = run(api, operation='maintenance', enabled=False, maintenance_message='ignored')
+    second, unused = run(api, operation='maintenance', enabled=False, maintenance_message='ignored')
     assert first['changed'] is True
     assert api.maintenance == {'enabled': False, 'message': None}
     assert second['changed'] is False
 
 
 def test_maintenance_diff_shows_states(api):
-    result, _ = run(api, diff=True, operation='maintenance', enabled=True, message='m')
+    result, unused = run(api, diff=True, operation='maintenance', enabled=True, maintenance_message='m')
     assert result['diff']['before'] == 'enabled: false\nmessage: null\n'
     assert result['diff']['after'] == 'enabled: true\nmessage: "m"\n'
 
@@ -223,11 +223,11 @@ def test_maintenance_requires_enabled(api):
 
 
 def test_safe_mode_on_then_unchanged(api):
-    check, _ = run(api, check=True, operation='safe_mode', enabled=True)
+    check, unused = run(api, check=True, operation='safe_mode', enabled=True)
     assert check['changed'] is True
     assert api.safe_mode == {'enabled': False}
-    first, _ = run(api, operation='safe_mode', enabled=True)
-    second, _ = run(api, operation='safe_mode', enabled=True)
+    first, unused = run(api, operation='safe_mode', enabled=True)
+    second, unused = run(api, operation='safe_mode', enabled=True)
     assert first['changed'] is True
     assert api.safe_mode == {'enabled': True}
     assert second['changed'] is False
@@ -252,8 +252,8 @@ def test_export_writes_file_with_count_and_sha256(api, tmp_path):
 
 def test_export_again_unchanged(api, tmp_path):
     dest = tmp_path / 'export.json'
-    first, _ = run(api, operation='export', dest=str(dest))
-    second, _ = run(api, operation='export', dest=str(dest))
+    first, unused = run(api, operation='export', dest=str(dest))
+    second, unused = run(api, operation='export', dest=str(dest))
     assert second['changed'] is False
     assert second['sha256'] == first['sha256']
     assert posts(api) == [('POST', '/api/admin/templates/export-all')]
@@ -263,7 +263,7 @@ def test_export_rewritten_when_templates_change(api, tmp_path):
     dest = tmp_path / 'export.json'
     run(api, operation='export', dest=str(dest))
     api.templates[2]['body'] = 'Incident {{id}} changed'
-    result, _ = run(api, diff=True, operation='export', dest=str(dest))
+    result, unused = run(api, diff=True, operation='export', dest=str(dest))
     assert result['changed'] is True
     assert json.loads(dest.read_text())['templates'][2]['body'] == 'Incident {{id}} changed'
     assert result['diff']['after'] == 'summarize-text\ncode-review\ndrill-custom-1\n'
@@ -271,7 +271,7 @@ def test_export_rewritten_when_templates_change(api, tmp_path):
 
 def test_export_check_mode_writes_nothing(api, tmp_path):
     dest = tmp_path / 'export.json'
-    result, _ = run(api, check=True, operation='export', dest=str(dest))
+    result, unused = run(api, check=True, operation='export', dest=str(dest))
     assert result['changed'] is True
     assert result['count'] == 3
     assert result['sha256'] is None
@@ -298,7 +298,7 @@ def test_export_keeps_foreign_file(api, tmp_path):
 def test_export_force_rewrites(api, tmp_path):
     dest = tmp_path / 'export.json'
     run(api, operation='export', dest=str(dest))
-    result, _ = run(api, operation='export', dest=str(dest), force=True)
+    result, unused = run(api, operation='export', dest=str(dest), force=True)
     assert result['changed'] is True
     assert len(posts(api)) == 2
 
@@ -308,8 +308,8 @@ def test_export_force_rewrites(api, tmp_path):
 # ===========================================================================
 
 def test_reset_defaults_always_changes(api):
-    first, _ = run(api, operation='reset_defaults')
-    second, _ = run(api, operation='reset_defaults')
+    first, unused = run(api, operation='reset_defaults')
+    second, unused = run(api, operation='reset_defaults')
     assert first['changed'] is True
     assert first['removed'] == 1
     assert first['count'] == 2
@@ -318,7 +318,7 @@ def test_reset_defaults_always_changes(api):
 
 
 def test_reset_defaults_check_mode_sends_nothing(api):
-    result, _ = run(api, check=True, diff=True, operation='reset_defaults')
+    result, unused = run(api, check=True, diff=True, operation='reset_defaults')
     assert result['changed'] is True
     assert result['removed'] is None
     assert len(api.templates) == 3
@@ -337,20 +337,20 @@ def test_component_health_names_unhealthy(api):
 
 
 def test_component_health_subset(api):
-    result, _ = run(api, operation='component_health', components=['cache'])
+    result, unused = run(api, operation='component_health', components=['cache'])
     assert list(result['components']) == ['cache']
     assert result['unhealthy'] == []
 
 
 def test_list_returns_templates(api):
-    result, _ = run(api, operation='list')
+    result, unused = run(api, operation='list')
     assert result['count'] == 3
     names = [template['name'] for template in result['templates']]
     assert names == ['summarize-text', 'code-review', 'drill-custom-1']
 
 
 def test_config_returns_flags(api):
-    result, _ = run(api, operation='config')
+    result, unused = run(api, operation='config')
     assert result['config']['flags'] == {'TEMPLATE_CREATION_ENABLED': True}
 
 
@@ -430,7 +430,7 @@ def test_token_from_environment(api, monkeypatch):
 
 
 def test_token_sent_only_as_header(api):
-    run(api, operation='maintenance', enabled=True, message='m')
+    run(api, operation='maintenance', enabled=True, maintenance_message='m')
     assert all(TOKEN not in path for _method, path in api.requests)
     assert set(api.authorizations) == {'Bearer %s' % TOKEN}
 
@@ -439,7 +439,7 @@ def test_token_sent_only_as_header(api):
     ({'token': '  '}, 'token is empty'),
     ({'url': 'ftp://example.com'}, 'url must start with http:// or https://'),
     ({'timeout': 0}, 'timeout must be more than 0'),
-    ({'message': 'x' * 501, 'operation': 'maintenance', 'enabled': True}, 'at most 500'),
+    ({'maintenance_message': 'x' * 501, 'operation': 'maintenance', 'enabled': True}, 'at most 500'),
 ])
 def test_invalid_options_fail_before_requests(api, options, expected):
     args = {'operation': 'list'}
