@@ -55,7 +55,8 @@ def test_validation_fails_before_rollback(drill_host):
 
 
 def test_refused_without_approval(drill_host):
-    assert_refused_unchanged(drill_host, "needs an approval from backend-lead or product-manager", {})
+    reason = "needs an approval from one of backend-lead, product-manager, and none was given"
+    assert_refused_unchanged(drill_host, reason, {})
 
 
 def test_refused_with_other_role(drill_host):
