@@ -76,6 +76,14 @@ options:
     type: list
     elements: str
     default: [package.json]
+  check_dependencies:
+    description:
+      - Read C(package.json) of O(previous) and require the file named by its C(main) field and a
+        C(node_modules/<name>/package.json) for every entry of its C(dependencies), since the module
+        does not reinstall them and a release without them does not start.
+      - Skipped when O(previous) has no C(package.json).
+    type: bool
+    default: true
 notes:
   - The fingerprint reads every file of both releases, so its run time grows with the size of
     C(node_modules).
@@ -334,7 +342,32 @@ def check_name(option: str, value: str) -> None:
         raise ReleaseError('The %s option must be a plain folder name without "/", got %r.' % (option, value))
 
 
-def check_previous(previous_path: str, required_files: list) -> TreeFingerprint:
+def missing_dependencies(previous_path: str) -> list:
+    """Return the entry point and installed dependencies that package.json names but the release lacks."""
+    manifest_path = os.path.join(previous_path, 'package.json')
+    if not os.path.isfile(manifest_path):
+        return []
+    try:
+        with open(manifest_path, encoding='utf-8') as manifest_file:
+            manifest = json.load(manifest_file)
+    except (OSError, ValueError) as error:
+        raise ReleaseError('The previous release %s has an unreadable package.json: %s. Restore it from the '
+                           'release archive, or set check_dependencies to false.' % (previous_path, error)) from None
+    if not isinstance(manifest, dict):
+        raise ReleaseError('The package.json of the previous release %s is not a JSON object. Restore it from the '
+                           'release archive, or set check_dependencies to false.' % previous_path)
+    missing = []
+    main_file = manifest.get('main')
+    if isinstance(main_file, str) and main_file and not os.path.exists(os.path.join(previous_path, main_file)):
+        missing.append(main_file)
+    dependencies = manifest.get('dependencies')
+    for name in sorted(dependencies if isinstance(dependencies, dict) else {}):
+        if not os.path.isfile(os.path.join(previous_path, 'node_modules', name, 'package.json')):
+            missing.append('node_modules/%s' % name)
+    return missing
+
+
+def check_previous(previous_path: str, required_files: list, check_dependencies: bool = True) -> TreeFingerprint:
     """Check that ``previous_path`` is a complete release and return its fingerprint."""
     fix = 'Restore it from the release archive or a backup, or set the previous option to the release to return to.'
     if not os.path.exists(previous_path):
@@ -351,6 +384,8 @@ def check_previous(previous_path: str, required_files: list) -> TreeFingerprint:
                                % required)
         if not os.path.exists(os.path.join(previous_path, required)):
             missing.append(required)
+    if check_dependencies:
+        missing.extend(name for name in missing_dependencies(previous_path) if name not in missing)
     if missing:
         raise ReleaseError('The previous release %s is incomplete: %s missing. %s'
                            % (previous_path, ', '.join(missing) + (' is' if len(missing) == 1 else ' are'), fix))
@@ -408,6 +443,7 @@ class ReleaseSwitch:
         self.failed = os.path.join(self.root, params['failed_prefix'] + self.timestamp)
         self.staging = os.path.join(self.root, '.%s-staging-%s' % (params['current'], self.timestamp))
         self.required_files = params['required_files']
+        self.check_dependencies = params['check_dependencies']
 
     def check_options(self) -> None:
         params = self.module.params
@@ -427,7 +463,7 @@ class ReleaseSwitch:
 
     def run(self) -> dict:
         self.check_options()
-        previous_print = check_previous(self.previous, self.required_files)
+        previous_print = check_previous(self.previous, self.required_files, self.check_dependencies)
         current_exists = os.path.lexists(self.current)
         current_print = None
         if current_exists:
@@ -514,6 +550,7 @@ def main() -> None:
             failed_prefix=dict(type='str', default='current-failed-'),
             timestamp=dict(type='str'),
             required_files=dict(type='list', elements='str', default=['package.json']),
+            check_dependencies=dict(type='bool', default=True),
         ),
         supports_check_mode=True,
     )

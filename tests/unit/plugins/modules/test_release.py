@@ -219,6 +219,48 @@ def test_incomplete_previous_fails(app_root):
     assert release.fingerprint_tree(str(app_root / 'current')).digest == current_before
 
 
+def write_package(app_root, manifest):
+    (app_root / 'previous-stable' / 'package.json').write_text(json.dumps(manifest))
+
+
+def test_previous_without_installed_dependency_fails(app_root):
+    write_package(app_root, {'name': 'prompt-library', 'main': 'server.js', 'dependencies': {'pg': '^8.11.0'}})
+    current_before = release.fingerprint_tree(str(app_root / 'current')).digest
+    result, failed = switch(app_root)
+    assert failed
+    assert 'is incomplete: node_modules/pg is missing' in result['msg']
+    assert release.fingerprint_tree(str(app_root / 'current')).digest == current_before
+
+
+def test_previous_without_entry_point_fails(app_root):
+    write_package(app_root, {'name': 'prompt-library', 'main': 'index.js'})
+    result, failed = switch(app_root)
+    assert failed
+    assert 'is incomplete: index.js is missing' in result['msg']
+
+
+def test_previous_with_installed_dependencies_switches(app_root):
+    write_release(app_root / 'previous-stable', files={'node_modules/pg/package.json': '{"name": "pg"}'})
+    write_package(app_root, {'name': 'prompt-library', 'main': 'server.js', 'dependencies': {'pg': '^8.11.0'}})
+    result, failed = switch(app_root)
+    assert not failed, result['msg']
+    assert result['changed']
+
+
+def test_dependency_check_can_be_turned_off(app_root):
+    write_package(app_root, {'name': 'prompt-library', 'dependencies': {'pg': '^8.11.0'}})
+    result, failed = switch(app_root, check_dependencies=False)
+    assert not failed, result['msg']
+
+
+def test_unreadable_package_json_fails(app_root):
+    (app_root / 'previous-stable' / 'package.json').write_text('{"name": ')
+    result, failed = switch(app_root)
+    assert failed
+    assert 'has an unreadable package.json' in result['msg']
+    assert 'check_dependencies to false' in result['msg']
+
+
 @pytest.mark.parametrize('required', ['/etc/passwd', '../current/package.json', ''])
 def test_required_file_outside_release_fails(app_root, required):
     result, failed = switch(app_root, required_files=[required])
