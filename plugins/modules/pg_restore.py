@@ -25,6 +25,10 @@ description:
     and restored, as a manual rollback with C(dropdb) and C(createdb) would do. This needs room for one copy
     only, but a failed restore leaves the database empty or partially restored. Use it only after a verified
     dump of the current state, for example with M(promptlib.rollback.pg_dump).
+  - "With O(stage_only=true), only the first half of the swap runs: the backup is restored into the shadow
+    database, checked and marked with its SHA-256 digest, and the live database is left alone. A later run
+    with O(strategy=swap) and the same backup reuses that shadow database instead of restoring again, so the
+    slow part of a rollback can run, and prove the backup restorable, while the application still serves."
   - "The restored database gets the comment C(promptlib.rollback: restored from <file name> sha256 <digest>).
     A later run with a backup of the same SHA-256 digest changes nothing unless O(force=true)."
 options:
@@ -66,7 +70,8 @@ options:
     description:
       - Name of the database that O(strategy=swap) restores into. Defaults to C(<db>_rollback_shadow).
       - A database of this name left over from an interrupted run is dropped, so it must never hold
-        anything else.
+        anything else. One that O(stage_only=true) restored from a backup of the same SHA-256 digest, and
+        that still passes O(verify_query), is swapped in as it is.
     type: str
     version_added: 0.1.0
   failed_db:
@@ -125,7 +130,17 @@ options:
   force:
     description:
       - Restore even when the comment of the live database says it was restored from a backup with the same
-        SHA-256 digest.
+        SHA-256 digest. With O(stage_only=true), restore the shadow database again even when it was staged
+        from that backup.
+    type: bool
+    default: false
+    version_added: 0.1.0
+  stage_only:
+    description:
+      - Restore into O(shadow_db), verify it with O(verify_query) and stop there, leaving the live database
+        as it is. Needs O(strategy=swap).
+      - Changes nothing when O(shadow_db) was already staged from a backup of the same SHA-256 digest, or
+        when the live database was already restored from it.
     type: bool
     default: false
     version_added: 0.1.0
@@ -250,6 +265,18 @@ commands:
   sample:
     - [/usr/bin/createdb, --no-password, --maintenance-db, postgres, --template, template0, --owner, promptlib,
        promptlib_production_rollback_shadow]
+already_restored:
+  description: V(true) when the live database was already restored from a backup of the same SHA-256 digest.
+  returned: always
+  type: bool
+  sample: false
+staged:
+  description:
+    - V(true) when the shadow database holds the verified backup after this run, because O(stage_only=true)
+      restored it or found it staged already, or because a swap reused a staged shadow database.
+  returned: always
+  type: bool
+  sample: true
 duration_seconds:
   description: Time the module took, in seconds.
   returned: always
@@ -317,6 +344,7 @@ def argument_spec() -> dict:
         verify_query=dict(type='str', default='SELECT COUNT(*) FROM prompt_templates'),
         min_rows=dict(type='int', default=1),
         force=dict(type='bool', default=False),
+        stage_only=dict(type='bool', default=False),
     )
     return spec
 
@@ -346,6 +374,9 @@ def option_errors(params: dict, shadow_db: str, failed_db: str) -> list[str]:
     if params['maintenance_db'] in ([params['db'], shadow_db, failed_db] if swap else [params['db']]):
         errors.append('maintenance_db %s must not be a database that the restore renames or drops. '
                       'Use another database such as postgres.' % params['maintenance_db'])
+    if params['stage_only'] and not swap:
+        errors.append('stage_only needs strategy swap, got strategy %s. Drop stage_only, or use strategy swap.'
+                      % params['strategy'])
     if params['jobs'] < 1:
         errors.append('jobs must be 1 or more, got %d.' % params['jobs'])
     if params['min_rows'] < 0:
@@ -413,6 +444,7 @@ class Restorer:
         self.failed_db = failed_db
         self.dry_run = module.check_mode
         self.commands: list[list[str]] = []
+        self.reused_stage = False
 
     # --- preflight ---------------------------------------------------------
 
@@ -611,16 +643,38 @@ class Restorer:
 
     # --- strategies --------------------------------------------------------
 
-    def restore_swap(self, backup: Backup, live: dict | None, owner: str, login_role: str) -> int | None:
+    def staged_rows(self, backup: Backup) -> int | None:
+        """Return the verified row count of a shadow database staged from ``backup``, or None."""
+        shadow = self.client.database_facts(self.shadow_db)
+        restage = self.params['force'] and self.params['stage_only']
+        if shadow is None or restage or marker_sha256(shadow['comment']) != backup.sha256:
+            return None
+        try:
+            return self.verify_rows(self.shadow_db)
+        except PostgresError:
+            return None
+
+    def stage_shadow(self, backup: Backup, live: dict | None, owner: str, login_role: str) -> int | None:
+        """Restore ``backup`` into the shadow database, verify it and mark it with the backup's digest."""
         if self.client.database_exists(self.shadow_db):
             self.execute(self.client.dropdb_argv(self.shadow_db), 'Dropping the leftover shadow database')
         try:
             self.create_database(self.shadow_db, owner, live)
             self.restore_into(self.shadow_db, backup, owner, login_role)
             rows = None if self.dry_run else self.verify_rows(self.shadow_db)
+            self.execute_sql(['COMMENT ON DATABASE %s IS %s' % (
+                quote_identifier(self.shadow_db), quote_literal(restore_marker(backup.path, backup.sha256)))],
+                'Marking the shadow database %s as staged' % self.shadow_db)
         except PostgresError as error:
             dropped = self.drop_after_failure(self.shadow_db)
             raise RestoreError('%s%s The live database %s was not changed.' % (error, dropped, self.db)) from None
+        return rows
+
+    def restore_swap(self, backup: Backup, live: dict | None, owner: str, login_role: str) -> int | None:
+        rows = self.staged_rows(backup)
+        self.reused_stage = rows is not None
+        if rows is None:
+            rows = self.stage_shadow(backup, live, owner, login_role)
 
         if live is None:
             try:
@@ -676,7 +730,7 @@ class Restorer:
         swap = self.params['strategy'] == 'swap'
         result = dict(changed=False, strategy=self.params['strategy'], format=backup.format,
                       src_sha256=backup.sha256, shadow_db=self.shadow_db if swap else None,
-                      failed_db=None, rows=None, commands=self.commands)
+                      failed_db=None, rows=None, commands=self.commands, already_restored=False, staged=False)
 
         live = self.client.database_facts(self.db)
         if self.module._diff:
@@ -685,8 +739,15 @@ class Restorer:
         if live is not None and not self.params['force'] and marker_sha256(live['comment']) == backup.sha256:
             # The query only reads, so it runs in check mode too.
             result['rows'] = self.verify_rows(self.db)
+            result['already_restored'] = True
             result['duration_seconds'] = round(time.monotonic() - started, 3)
             return result
+
+        if self.params['stage_only']:
+            rows = self.staged_rows(backup)
+            if rows is not None:
+                result.update(rows=rows, staged=True, duration_seconds=round(time.monotonic() - started, 3))
+                return result
 
         if backup.format == 'custom':
             self.inspect_custom(backup)
@@ -696,6 +757,10 @@ class Restorer:
         owner = self.resolve_owner(live, login['name'])
         self.check_roles(backup, owner)
         self.check_login_role(login, owner, live)
+        if self.params['stage_only']:
+            rows = self.stage_shadow(backup, live, owner, login['name'])
+            result.update(changed=True, rows=rows, staged=True, duration_seconds=round(time.monotonic() - started, 3))
+            return result
         if swap and live is not None:
             if self.client.database_exists(self.failed_db):
                 raise PostgresError('Database %s already exists, so the live database cannot be kept under that '
@@ -704,6 +769,7 @@ class Restorer:
 
         if swap:
             rows = self.restore_swap(backup, live, owner, login['name'])
+            result['staged'] = self.reused_stage
         else:
             rows = self.restore_in_place(backup, live, owner, login['name'])
         result.update(changed=True, rows=rows, duration_seconds=round(time.monotonic() - started, 3))

@@ -481,6 +481,53 @@ def test_restore_replaces_leftover_shadow(tmp_path, cluster, backups, live):
     assert cluster.psql("SELECT count(*) FROM pg_tables WHERE tablename = 'leftover'", live) == '0'
 
 
+def test_restore_stage_then_swap(tmp_path, cluster, backups, live):
+    shadow = '%s_rollback_shadow' % live
+    checked = restore(tmp_path, cluster, live, backups.plain, check=True, stage_only=True)
+    assert not checked.failed, checked.result['msg']
+    assert checked.result['changed'] is True
+    assert shadow not in cluster.databases()
+
+    staged = restore(tmp_path, cluster, live, backups.plain, stage_only=True)
+    assert not staged.failed, staged.result['msg']
+    assert (staged.result['changed'], staged.result['staged'], staged.result['failed_db']) == (True, True, None)
+    assert staged.result['rows'] == GOLDEN_ROWS
+    assert cluster.count(live) == FAILED_ROWS
+    assert cluster.count(shadow) == GOLDEN_ROWS
+    assert cluster.databases()[shadow][1] == 'promptlib.rollback: restored from %s sha256 %s' % (
+        backups.plain.name, staged.result['src_sha256'])
+
+    again = restore(tmp_path, cluster, live, backups.plain, stage_only=True)
+    assert not again.failed, again.result['msg']
+    assert (again.result['changed'], again.result['staged'], again.result['commands']) == (False, True, [])
+
+    swapped = restore(tmp_path, cluster, live, backups.plain, timestamp='20240101_120000')
+    assert not swapped.failed, swapped.result['msg']
+    assert swapped.result['changed'] is True
+    assert swapped.result['staged'] is True
+    tools = [Path(argv[0]).name for argv in swapped.result['commands']]
+    assert 'createdb' not in tools and 'pg_restore' not in tools
+    assert cluster.count(live) == GOLDEN_ROWS
+    assert cluster.count('%s_failed_20240101_120000' % live) == FAILED_ROWS
+    assert shadow not in cluster.databases()
+
+
+def test_restore_restages_shadow_of_another_backup(tmp_path, cluster, backups, live):
+    staged = restore(tmp_path, cluster, live, backups.custom, stage_only=True)
+    assert not staged.failed, staged.result['msg']
+    swapped = restore(tmp_path, cluster, live, backups.plain)
+    assert not swapped.failed, swapped.result['msg']
+    assert swapped.result['staged'] is False
+    assert 'createdb' in [Path(argv[0]).name for argv in swapped.result['commands']]
+    assert cluster.databases()[live][1].endswith(swapped.result['src_sha256'])
+
+
+def test_restore_stage_needs_swap(tmp_path, cluster, backups, live):
+    run = restore(tmp_path, cluster, live, backups.plain, stage_only=True, strategy='in_place')
+    assert run.failed
+    assert 'stage_only needs strategy swap, got strategy in_place' in run.result['msg']
+
+
 def test_restore_with_open_sessions(tmp_path, cluster, backups, live):
     session = subprocess.Popen(['psql', '-X', '--dbname', live, '-c', 'SELECT pg_sleep(600)'],
                                env=cluster.environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -539,11 +586,13 @@ def test_restore_corrupt_custom(tmp_path, cluster, backups, live, strategy, name
     assert_live_untouched(cluster, live, before, run)
 
 
-def test_restore_sql_error_mid_plain(tmp_path, cluster, backups, live):
-    def break_after_copy(data: bytes) -> bytes:
-        end_of_copy = data.index(b'\n\\.\n') + len(b'\n\\.\n')
-        return data[:end_of_copy] + b'\nSELECT 1/0;\n' + data[end_of_copy:]
+def break_after_copy(data: bytes) -> bytes:
+    """Insert a failing statement after the first COPY block of a plain dump."""
+    end_of_copy = data.index(b'\n\\.\n') + len(b'\n\\.\n')
+    return data[:end_of_copy] + b'\nSELECT 1/0;\n' + data[end_of_copy:]
 
+
+def test_restore_sql_error_mid_plain(tmp_path, cluster, backups, live):
     src = write_variant(tmp_path, backups.plain, 'broken.sql', break_after_copy)
     before = cluster.databases()
     run = restore(tmp_path, cluster, live, src)
@@ -551,6 +600,14 @@ def test_restore_sql_error_mid_plain(tmp_path, cluster, backups, live):
     assert 'division by zero' in run.result['msg']
     assert 'The live database %s was not changed' % live in run.result['msg']
     assert '%s_rollback_shadow was dropped' % live in run.result['msg']
+
+
+def test_restore_stage_of_broken_plain_changes_nothing(tmp_path, cluster, backups, live):
+    src = write_variant(tmp_path, backups.plain, 'broken-stage.sql', break_after_copy)
+    before = cluster.databases()
+    run = restore(tmp_path, cluster, live, src, stage_only=True)
+    assert_live_untouched(cluster, live, before, run)
+    assert 'division by zero' in run.result['msg']
 
 
 def test_restore_verify_below_min_rows(tmp_path, cluster, backups, live):

@@ -18,7 +18,7 @@ SHA = 'a' * 64
 def params(**overrides):
     values = dict(db='promptlib_production', src='/b/backup.sql', format='auto', strategy='swap', shadow_db=None,
                   failed_db=None, timestamp=None, owner=None, no_owner=False, jobs=1,
-                  verify_query='SELECT COUNT(*) FROM prompt_templates', min_rows=1, force=False,
+                  verify_query='SELECT COUNT(*) FROM prompt_templates', min_rows=1, force=False, stage_only=False,
                   maintenance_db='postgres')
     values.update(overrides)
     return values
@@ -53,6 +53,7 @@ def test_option_errors_none():
     (dict(jobs=4, format='plain'), 'jobs: 4 needs a custom-format archive'),
     (dict(db='d' * 45), 'failed_db'),
     (dict(shadow_db='-x'), 'shadow_db'),
+    (dict(stage_only=True, strategy='in_place'), 'stage_only needs strategy swap, got strategy in_place'),
 ])
 def test_option_errors_reported(overrides, fragment):
     errors = errors_for(**overrides)
