@@ -17,12 +17,14 @@ NGINX_SITE = "/etc/nginx/sites-available/prompt-library"
 # Row count and a digest of every template body. chr(124) is "|", so the query needs no quotes
 # inside the shell's single quotes.
 TEMPLATES_SUMMARY = "SELECT COUNT(*), md5(string_agg(body, chr(124) ORDER BY id)) FROM prompt_templates"
-# Prints (name, status, script) of each pm2 process. The JSON starts at the first "[", because pm2
-# may print a banner first.
+# Prints (name, state, script) of each pm2 process, where state is "stopped" or "not stopped". A
+# release that will not start cycles between launching, online and errored with no run involved
+# (on a busy machine it starts slower than min_uptime), so only a stop counts as a change. The JSON
+# starts at the first "[", because pm2 may print a banner first.
 PM2_SUMMARY = (
     'import json,sys; t=sys.stdin.read(); '
-    'print(sorted((p["name"], p["pm2_env"]["status"], p["pm2_env"]["pm_exec_path"]) '
-    'for p in json.loads(t[t.index("["):])))'
+    'print(sorted((p["name"], "stopped" if p["pm2_env"]["status"] == "stopped" else "not stopped", '
+    'p["pm2_env"]["pm_exec_path"]) for p in json.loads(t[t.index("["):])))'
 )
 
 # Test containers are named <prefix><random hex>. Engineers who share a
@@ -48,7 +50,7 @@ class DrillHost:
     root: Path
     inventory: Path
     artifacts: Path
-    podman_env: dict[str, str]
+    podman_env: dict[str, str] = field(repr=False)
     envvars: dict[str, str] = field(repr=False)
 
     def sh(self, command: str, check: bool = True) -> subprocess.CompletedProcess[str]:

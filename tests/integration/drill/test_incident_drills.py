@@ -137,15 +137,6 @@ def database_fingerprint(host: DrillHost) -> str:
     ).stdout
 
 
-def fingerprint_without_pm2_status(host: DrillHost) -> str:
-    """Return the host fingerprint without its pm2 line.
-
-    A release that will not start can keep pm2 cycling between launching, online and
-    errored on a loaded machine, so its status changes while nothing else does.
-    """
-    return "\n".join(line for line in host.fingerprint().splitlines() if not line.startswith("[("))
-
-
 def assert_recorded(host: DrillHost, result: RunResult) -> dict:
     """Check that a run left a report in JSON and Markdown and logs from before and after; return the report."""
     run_dir = Path(result.artifacts_dir)
@@ -175,22 +166,22 @@ def test_wont_start_diagnosed(host):
 
 
 def test_missing_approval_refused(host):
-    before = fingerprint_without_pm2_status(host)
+    before = host.fingerprint()
     result = run_dispatcher(host, {"rollback_issue": "performance-degradation"})
     assert result.outcome == "refused", result.error
     assert "needs an approval from product-manager" in result.refused_reason
     assert not [step for step in result.steps if step.changed]
-    assert fingerprint_without_pm2_status(host) == before
+    assert host.fingerprint() == before
 
 
 def test_wrong_approver_refused(host):
-    before = fingerprint_without_pm2_status(host)
+    before = host.fingerprint()
     result = run_dispatcher(host, {"rollback_issue": "template-validation-failures",
                                    "rollback_approved_by": "Sam Doe", "rollback_approver_role": "on-call-engineer"})
     assert result.outcome == "refused", result.error
     assert "one of backend-lead, product-manager" in result.refused_reason
     assert "Sam Doe approved as on-call-engineer" in result.refused_reason
-    assert fingerprint_without_pm2_status(host) == before
+    assert host.fingerprint() == before
 
 
 def test_matrix_rolls_back_wont_start(host, webhook):

@@ -100,27 +100,13 @@ def start_and_cancel(host: DrillHost, cancel_when) -> api.RunHandle:
     return handle
 
 
-# One pm2 process in DrillHost.fingerprint(): ('name', 'status', 'script path').
-PM2_PROCESS = re.compile(r"\('([^']*)', '[^']*', '([^']*)'\)")
-
-
-def fingerprint_without_pm2_status(host: DrillHost) -> str:
-    """Return the host's fingerprint with the pm2 process statuses left out.
-
-    pm2 restarts the release that will not start by itself, and on a busy
-    machine it starts slower than min_uptime, so pm2 never marks it errored
-    and its status keeps changing with no run involved.
-    """
-    return PM2_PROCESS.sub(r"('\1', '\2')", host.fingerprint())
-
-
 def settled_fingerprint(host: DrillHost, timeout: float = 180.0) -> str:
-    """Return the fingerprint without pm2 statuses once two samples 5 seconds apart are equal."""
+    """Return the fingerprint once two samples 5 seconds apart are equal."""
     deadline = time.monotonic() + timeout
-    previous = fingerprint_without_pm2_status(host)
+    previous = host.fingerprint()
     while time.monotonic() < deadline:
         time.sleep(5)
-        current = fingerprint_without_pm2_status(host)
+        current = host.fingerprint()
         if current == previous:
             return current
         previous = current
@@ -140,7 +126,7 @@ def test_cancel_in_preflight_changes_nothing(drill_host):
     assert result.cancelled_step.role == "preflight"
     assert result.cancelled_step.host == drill_host.name
     assert [step for step in result.steps if step.changed] == []
-    after = fingerprint_without_pm2_status(drill_host)
+    after = drill_host.fingerprint()
     assert after == before, fingerprint_diff(before, after)
     assert leftover_module_processes(drill_host) == ""
 
