@@ -84,6 +84,17 @@ def test_wait_until_running(monkeypatch, no_sleep):
     assert drill.wait_for_systemd("c1", {}, timeout=30) == "running"
 
 
+def test_wait_retries_while_offline(monkeypatch, no_sleep):
+    fake = FakePodman([("offline", 1), ("offline", 1), ("starting", 1), ("running", 0)])
+    monkeypatch.setattr(drill, "_run_podman", fake)
+    assert drill.wait_for_systemd("c1", {}, timeout=30) == "running"
+
+
+def test_podman_env_leaves_out_admin_token(monkeypatch):
+    monkeypatch.setenv("ADMIN_TOKEN", "token-that-podman-never-needs")
+    assert "ADMIN_TOKEN" not in drill.podman_env()
+
+
 def test_wait_accepts_degraded(monkeypatch, no_sleep):
     monkeypatch.setattr(drill, "_run_podman", FakePodman([("degraded", 1)]))
     assert drill.wait_for_systemd("c1", {}, timeout=30) == "degraded"
