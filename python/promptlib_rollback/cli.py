@@ -60,8 +60,8 @@ exit codes:
   3  preflight refused the rollback before anything was changed
   4  no host matched the inventory and the play's host pattern
   5  run and drill: the run was cancelled (Ctrl-C or SIGTERM), because the
-     first signal stops it before its next task and a second one at once;
-     diagnose: an issue type was found
+     first signal stops it before its next task and a second one at once
+  6  diagnose: an issue type was found
   130  interrupted (Ctrl-C) outside a playbook run, for example while a drill
        container starts
 

@@ -14,7 +14,7 @@ from .report import load_report, render_markdown
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_NO_HOSTS = 4
-EXIT_ISSUE_FOUND = 5
+EXIT_ISSUE_FOUND = 6
 
 DIAGNOSE_EPILOG = """\
 exit codes:
@@ -22,7 +22,7 @@ exit codes:
   1  the diagnosis could not run on every host
   2  usage error
   4  no host matched the inventory
-  5  the signals show an issue; the output names its type and evidence
+  6  the signals show an issue; the output names its type and evidence
 """
 
 Handler = Callable[[argparse.Namespace, TextIO], int]

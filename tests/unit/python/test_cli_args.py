@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from promptlib_rollback import api, cli
+from promptlib_rollback import api, cli, incident_cli
 from promptlib_rollback.errors import ConfigurationError, DrillError, RollbackError
 from promptlib_rollback.results import DrillResult, RunResult, StepEvent, StepResult
 
@@ -271,7 +271,7 @@ def test_cancelled_exit_code(fake_run_procedure):
 
 
 def test_exit_codes_distinct():
-    codes = [*cli.EXIT_CODES.values(), cli.EXIT_USAGE, cli.EXIT_INTERRUPTED]
+    codes = [*cli.EXIT_CODES.values(), cli.EXIT_USAGE, cli.EXIT_INTERRUPTED, incident_cli.EXIT_ISSUE_FOUND]
     assert len(set(codes)) == len(codes)
     assert set(cli.EXIT_CODES) == set(api.OUTCOMES)
 

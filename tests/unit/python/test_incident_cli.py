@@ -63,7 +63,7 @@ def make_diagnosis(issue_type, outcome="succeeded"):
 
 
 @pytest.mark.parametrize("issue_type, outcome, code", [
-    ("application-wont-start", "succeeded", 5),
+    ("application-wont-start", "succeeded", 6),
     (None, "succeeded", 0),
     (None, "failed", 1),
     (None, "no_hosts", 4),
