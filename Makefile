@@ -93,7 +93,7 @@ molecule: deps
 # would take make test past CI's 90 minutes on a 2-core machine (an estimate).
 test: deps lint sanity
 	$(BIN)/mypy --config-file python/pyproject.toml
-	$(BIN)/pytest tests
+	$(BIN)/pytest --durations=20 tests
 	$(BIN)/molecule test -s app-failure
 
 lint: venv

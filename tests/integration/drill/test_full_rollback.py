@@ -6,6 +6,8 @@ host back as it found it), then check mode, the rollback, and a second run.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from drill_host import APP_ROOT, NGINX_SITE, DrillHost
@@ -15,9 +17,9 @@ pytestmark = pytest.mark.integration
 PLAYBOOK = "playbooks/rollback-full.yml"
 
 
-def assert_refused_unchanged(host: DrillHost, expected_in_reason: str) -> None:
+def assert_refused_unchanged(host: DrillHost, expected_in_reason: str, extravars: dict | None = None) -> None:
     before = host.fingerprint()
-    result = host.run(PLAYBOOK)
+    result = host.run(PLAYBOOK, extravars)
     assert result.outcome == "refused", result.error or result.failed_step
     assert expected_in_reason in (result.refused_reason or "")
     assert host.fingerprint() == before
@@ -39,6 +41,41 @@ def test_empty_previous_release_refused(drill_host):
     finally:
         drill_host.sh(f"rmdir {APP_ROOT}/previous-stable"
                       f" && mv {APP_ROOT}/previous-stable.aside {APP_ROOT}/previous-stable")
+
+
+def test_previous_release_without_dependencies_refused(drill_host):
+    modules = f"{APP_ROOT}/previous-stable/node_modules"
+    drill_host.sh(f"mv {modules}/pg /root/pg.aside")
+    try:
+        assert_refused_unchanged(drill_host, "node_modules/pg is missing")
+    finally:
+        drill_host.sh(f"mv /root/pg.aside {modules}/pg")
+
+
+def test_backup_damaged_mid_file_refused(drill_host):
+    # Header and trailer stay intact, so only a restore finds the damage. The
+    # release manifest's checksum refuses this backup first; with that check
+    # overridden, the restore into the shadow database, before anything stops,
+    # must refuse it.
+    backup = f"{APP_ROOT}/backup-pre-deployment.sql"
+    drill_host.sh(f"cp -a {backup} /root/backup.aside && printf 'COPY broken FROM stdin;\\n1\\tx\\n' |"
+                  f" dd of={backup} bs=1 seek=$(( $(stat -c %s {backup}) / 2 )) conv=notrunc status=none")
+    try:
+        assert_refused_unchanged(drill_host, "belongs with the release", {"promptlib_restore_database": True})
+        assert_refused_unchanged(drill_host, "The live database promptlib_production was not changed",
+                                 {"promptlib_restore_database": True, "promptlib_force_mismatched_backup": True})
+    finally:
+        drill_host.sh(f"cp -a /root/backup.aside {backup}")
+
+
+def test_wrong_admin_token_refused(drill_host):
+    assert_refused_unchanged(drill_host, "is not the ADMIN_TOKEN of /opt/prompt-library/.env.previous",
+                             {"promptlib_admin_token": "not-the-token-of-this-drill"})
+
+
+def test_missing_admin_token_refused(drill_host):
+    without_token = dataclasses.replace(drill_host, envvars={**drill_host.envvars, "ADMIN_TOKEN": ""})
+    assert_refused_unchanged(without_token, "No admin token")
 
 
 def test_truncated_backup_refused(drill_host):
@@ -97,4 +134,21 @@ def test_second_run_changes_nothing(drill_host):
     assert result.outcome == "succeeded", result.error or result.failed_step
     changed = [f"{step.role}: {step.task}" for step in result.steps if step.changed]
     assert changed == []
+    assert drill_host.fingerprint() == before
+
+
+def test_database_restore_runs_once(drill_host):
+    restore = {"promptlib_restore_database": True}
+    result = drill_host.run(PLAYBOOK, restore)
+    assert result.outcome == "succeeded", result.error or result.failed_step
+    staged = [step for step in result.steps if step.changed and "shadow database" in step.task]
+    assert staged, "the backup was not restored into the shadow database before the services stopped"
+    kept = result.facts["promptlib_rollback_completed"][drill_host.name]["kept"]
+    assert kept["failed_database"].startswith("promptlib_production_failed_")
+    assert drill_host.health(port=80)["version"] == "1.4.0"
+
+    before = drill_host.fingerprint()
+    again = drill_host.run(PLAYBOOK, restore)
+    assert again.outcome == "succeeded", again.error or again.failed_step
+    assert [f"{step.role}: {step.task}" for step in again.steps if step.changed] == []
     assert drill_host.fingerprint() == before
