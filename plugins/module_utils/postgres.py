@@ -88,6 +88,11 @@ class PostgresError(Exception):
     """Base class of the errors raised by this module."""
 
 
+# What libpq prints when no server answers: a stopped server, a wrong host or port.
+CONNECTION_FAILED = re.compile(r'could not connect to server|connection to server .* failed|Connection refused|'
+                               r'No such file or directory\s+Is the server running')
+
+
 class CommandError(PostgresError):
     """A PostgreSQL client tool exited with a non-zero status."""
 
@@ -584,9 +589,18 @@ class PostgresClient:
                                                      expand_user_and_vars=False)
         if rc != 0:
             detail = as_sentence(stderr or stdout or 'no output')
+            if CONNECTION_FAILED.search(stderr or ''):
+                detail += (' The PostgreSQL server did not accept the connection at %s: start it, for example '
+                           'with systemctl start postgresql, or set login_host and login_port to where it '
+                           'listens.' % self.describe_server())
             raise CommandError('%s failed (exit status %d): %s' % (description, rc, detail),
                                argv, rc, stdout, stderr)
         return rc, stdout, stderr
+
+    def describe_server(self) -> str:
+        """Name the server the client tools connect to, as host and port."""
+        host = self.params.get('login_host') or 'the local Unix-domain socket'
+        return '%s, port %s' % (host, self.params.get('login_port') or 5432)
 
     def query_rows(self, sql: str, dbname: str | None = None) -> list[list[str]]:
         """Run one read-only query and return its rows as lists of text fields (NULL becomes '')."""

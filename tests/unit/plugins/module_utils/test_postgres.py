@@ -542,3 +542,35 @@ def test_terminate_sql_quotes_name():
     sql = PostgresClient(FakeModule()).terminate_sessions_sql("it's")
     assert "datname = 'it''s'" in sql
     assert 'pg_backend_pid()' in sql
+
+
+class FailingModule(FakeModule):
+    """A module whose commands exit with ``stderr``, as the real client tools print it."""
+
+    def __init__(self, stderr, **params):
+        super().__init__(**params)
+        self.stderr = stderr
+
+    def run_command(self, argv, environ_update=None, expand_user_and_vars=True):
+        return 2, '', self.stderr
+
+
+@pytest.mark.parametrize('stderr', [
+    'psql: error: connection to server on socket "/var/run/postgresql/.s.PGSQL.5432" failed: No such file or '
+    'directory\n\tIs the server running locally and accepting connections on that socket?\n',
+    'psql: error: connection to server at "10.0.0.5", port 5433 failed: Connection refused\n',
+])
+def test_stopped_server_named_with_fix(stderr):
+    client = PostgresClient(FailingModule(stderr, login_host='10.0.0.5', login_port=5433))
+    with pytest.raises(postgres.CommandError) as raised:
+        client.run(['/usr/bin/psql'], 'Query on database postgres')
+    assert 'did not accept the connection at 10.0.0.5, port 5433' in str(raised.value)
+    assert 'systemctl start postgresql' in str(raised.value)
+
+
+def test_sql_error_has_no_server_hint():
+    client = PostgresClient(FailingModule('ERROR:  relation "prompt_templates" does not exist\n'))
+    with pytest.raises(postgres.CommandError) as raised:
+        client.run(['/usr/bin/psql'], 'Query on database postgres')
+    assert 'relation "prompt_templates" does not exist' in str(raised.value)
+    assert 'did not accept the connection' not in str(raised.value)
