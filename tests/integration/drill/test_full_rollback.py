@@ -6,7 +6,9 @@ host back as it found it), then check mode, the rollback, and a second run.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+from collections.abc import Iterator
 
 import pytest
 
@@ -26,30 +28,32 @@ def assert_refused_unchanged(host: DrillHost, expected_in_reason: str, extravars
     assert not [step for step in result.steps if step.changed]
 
 
-def test_missing_previous_release_refused(drill_host):
-    drill_host.sh(f"mv {APP_ROOT}/previous-stable {APP_ROOT}/previous-stable.aside")
+@contextlib.contextmanager
+def put_back_afterwards(host: DrillHost, path: str) -> Iterator[str]:
+    """Keep a copy of ``path`` and put it back after the block, whatever the block did to it."""
+    host.sh(f"rm -rf /root/aside && cp -a {path} /root/aside")
     try:
-        assert_refused_unchanged(drill_host, "previous-stable")
+        yield path
     finally:
-        drill_host.sh(f"mv {APP_ROOT}/previous-stable.aside {APP_ROOT}/previous-stable")
+        host.sh(f"rm -rf {path} && cp -a /root/aside {path}")
+
+
+def test_missing_previous_release_refused(drill_host):
+    with put_back_afterwards(drill_host, f"{APP_ROOT}/previous-stable") as previous:
+        drill_host.sh(f"rm -rf {previous}")
+        assert_refused_unchanged(drill_host, "previous-stable")
 
 
 def test_empty_previous_release_refused(drill_host):
-    drill_host.sh(f"mv {APP_ROOT}/previous-stable {APP_ROOT}/previous-stable.aside && mkdir {APP_ROOT}/previous-stable")
-    try:
+    with put_back_afterwards(drill_host, f"{APP_ROOT}/previous-stable") as previous:
+        drill_host.sh(f"rm -rf {previous} && mkdir {previous}")
         assert_refused_unchanged(drill_host, "previous-stable")
-    finally:
-        drill_host.sh(f"rmdir {APP_ROOT}/previous-stable"
-                      f" && mv {APP_ROOT}/previous-stable.aside {APP_ROOT}/previous-stable")
 
 
 def test_previous_release_without_dependencies_refused(drill_host):
-    modules = f"{APP_ROOT}/previous-stable/node_modules"
-    drill_host.sh(f"mv {modules}/pg /root/pg.aside")
-    try:
+    with put_back_afterwards(drill_host, f"{APP_ROOT}/previous-stable") as previous:
+        drill_host.sh(f"rm -rf {previous}/node_modules/pg")
         assert_refused_unchanged(drill_host, "node_modules/pg is missing")
-    finally:
-        drill_host.sh(f"mv /root/pg.aside {modules}/pg")
 
 
 def test_backup_damaged_mid_file_refused(drill_host):
@@ -57,15 +61,12 @@ def test_backup_damaged_mid_file_refused(drill_host):
     # release manifest's checksum refuses this backup first; with that check
     # overridden, the restore into the shadow database, before anything stops,
     # must refuse it.
-    backup = f"{APP_ROOT}/backup-pre-deployment.sql"
-    drill_host.sh(f"cp -a {backup} /root/backup.aside && printf 'COPY broken FROM stdin;\\n1\\tx\\n' |"
-                  f" dd of={backup} bs=1 seek=$(( $(stat -c %s {backup}) / 2 )) conv=notrunc status=none")
-    try:
+    with put_back_afterwards(drill_host, f"{APP_ROOT}/backup-pre-deployment.sql") as backup:
+        drill_host.sh(f"printf 'COPY broken FROM stdin;\\n1\\tx\\n' |"
+                      f" dd of={backup} bs=1 seek=$(( $(stat -c %s {backup}) / 2 )) conv=notrunc status=none")
         assert_refused_unchanged(drill_host, "belongs with the release", {"promptlib_restore_database": True})
         assert_refused_unchanged(drill_host, "The live database promptlib_production was not changed",
                                  {"promptlib_restore_database": True, "promptlib_force_mismatched_backup": True})
-    finally:
-        drill_host.sh(f"cp -a /root/backup.aside {backup}")
 
 
 def test_wrong_admin_token_refused(drill_host):
@@ -79,30 +80,21 @@ def test_missing_admin_token_refused(drill_host):
 
 
 def test_truncated_backup_refused(drill_host):
-    backup = f"{APP_ROOT}/backup-pre-deployment.sql"
-    drill_host.sh(f"cp -a {backup} /root/backup.aside && truncate -s $(( $(stat -c %s {backup}) / 2 )) {backup}")
-    try:
+    with put_back_afterwards(drill_host, f"{APP_ROOT}/backup-pre-deployment.sql") as backup:
+        drill_host.sh(f"truncate -s $(( $(stat -c %s {backup}) / 2 )) {backup}")
         assert_refused_unchanged(drill_host, "backup-pre-deployment.sql")
-    finally:
-        drill_host.sh(f"cp -a /root/backup.aside {backup}")
 
 
 def test_missing_backup_refused(drill_host):
-    backup = f"{APP_ROOT}/backup-pre-deployment.sql"
-    drill_host.sh(f"mv {backup} /root/backup.aside")
-    try:
+    with put_back_afterwards(drill_host, f"{APP_ROOT}/backup-pre-deployment.sql") as backup:
+        drill_host.sh(f"rm {backup}")
         assert_refused_unchanged(drill_host, "backup-pre-deployment.sql")
-    finally:
-        drill_host.sh(f"mv /root/backup.aside {backup}")
 
 
 def test_previous_site_failing_nginx_test_refused(drill_host):
-    previous = f"{NGINX_SITE}.previous"
-    drill_host.sh(f"cp -a {previous} /root/site.aside && echo 'this_is_not_a_directive on;' >> {previous}")
-    try:
+    with put_back_afterwards(drill_host, f"{NGINX_SITE}.previous") as previous:
+        drill_host.sh(f"echo 'this_is_not_a_directive on;' >> {previous}")
         assert_refused_unchanged(drill_host, "nginx -t")
-    finally:
-        drill_host.sh(f"cp -a /root/site.aside {previous}")
 
 
 def test_check_mode_changes_nothing(drill_host):
