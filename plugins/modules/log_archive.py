@@ -19,6 +19,10 @@ description:
   - Can also add the answers of HTTP GET requests (O(urls)) and the output of commands (O(commands)) run on
     the host, such as a metrics snapshot, so that one task collects everything.
   - The archive is created with mode C(0600), because logs can contain personal data.
+  - Every run replaces O(dest) and reports a change, in check mode too, even when no source changed since the
+    previous run. A task that only collects logs can set C(changed_when) to C(false).
+  - Invalid options, such as a directory as O(dest) or a command that is not an argument list, fail the task
+    before any file is read, URL requested or command run.
 author:
   - promptlib.rollback developers (@promptlib)
 extends_documentation_fragment:
@@ -176,6 +180,14 @@ def check_member_names(module: AnsibleModule, names: list) -> None:
                                  'archive, such as metrics/app.prom.' % name)
 
 
+def check_commands(module: AnsibleModule, commands: dict) -> None:
+    for name, argv in commands.items():
+        if not isinstance(argv, list) or not argv or any(isinstance(part, (dict, list)) or part is None
+                                                         for part in argv):
+            module.fail_json(msg='The command for member %s is invalid: %r. Give a non-empty list of '
+                                 'arguments, such as [df, -P, /].' % (name, argv))
+
+
 def add_member(archive: tarfile.TarFile, name: str, data: bytes, mtime: float) -> None:
     info = tarfile.TarInfo(name)
     info.size = len(data)
@@ -220,8 +232,6 @@ def generated_members(module: AnsibleModule, max_bytes: int) -> list:
         members.append((name, body))
         members.append((name + '.status.json', json.dumps(record, indent=2).encode('utf-8')))
     for name, argv in sorted(module.params['commands'].items()):
-        if not isinstance(argv, list) or not argv:
-            module.fail_json(msg='commands.%s must be a non-empty argument list, such as [df, -P, /].' % name)
         argv = [str(part) for part in argv]
         rc, stdout, stderr = module.run_command(argv, environ_update={'LANG': 'C', 'LC_ALL': 'C'})
         text = stdout if rc == 0 else 'exit code %d\n%s' % (rc, stderr)
@@ -249,7 +259,11 @@ def main() -> None:
         module.fail_json(msg='max_bytes must be at least 1, got %d.' % max_bytes)
     if not os.path.isdir(os.path.dirname(dest) or '.'):
         module.fail_json(msg='The folder of dest %s does not exist. Create it first or choose another dest.' % dest)
+    if os.path.isdir(dest):
+        module.fail_json(msg='dest %s is a directory. Give the path of the archive file, such as %s.'
+                             % (dest, os.path.join(dest, 'logs.tar.gz')))
     check_member_names(module, list(contents) + list(module.params['urls']) + list(module.params['commands']))
+    check_commands(module, module.params['commands'])
 
     paths, missing = find_files(module.params['paths'])
     files, unreadable, members = [], [], []

@@ -127,3 +127,40 @@ def test_missing_dest_folder_rejected(module_exits, tmp_path):
     result, failed = run_module(log_archive.main, {'dest': str(tmp_path / 'no' / 'out.tar.gz')})
     assert failed
     assert 'does not exist' in result['msg']
+
+
+@pytest.mark.parametrize('check_mode', [False, True])
+def test_folder_dest_rejected(module_exits, tmp_path, logs, check_mode):
+    dest = tmp_path / 'out.tar.gz'
+    dest.mkdir()
+    result, failed = run_module(log_archive.main, {'dest': str(dest), 'paths': [str(logs / '*.log')],
+                                                   '_ansible_check_mode': check_mode})
+    assert failed
+    assert str(dest) in result['msg']
+    assert 'is a directory' in result['msg']
+    assert list(dest.iterdir()) == []
+    assert sorted(path.name for path in tmp_path.iterdir()) == ['log', 'out.tar.gz']
+
+
+@pytest.mark.parametrize('check_mode', [False, True])
+@pytest.mark.parametrize('argv', ['df -P /', [], [['df'], '-P'], ['df', None]])
+def test_invalid_command_rejected_first(module_exits, tmp_path, monkeypatch, argv, check_mode):
+    requested = []
+
+    def record_request(url, timeout, max_bytes):
+        requested.append(url)
+        return b'', {'url': url, 'status': 200, 'error': None}
+
+    monkeypatch.setattr(log_archive, 'fetch_url', record_request)
+    dest = tmp_path / 'out.tar.gz'
+    result, failed = run_module(log_archive.main, {
+        'dest': str(dest),
+        'urls': {'metrics/app.prom': 'http://127.0.0.1:9/metrics'},
+        'commands': {'metrics/disk.txt': argv},
+        '_ansible_check_mode': check_mode,
+    })
+    assert failed
+    assert 'metrics/disk.txt' in result['msg']
+    assert repr(argv) in result['msg']
+    assert requested == []
+    assert not dest.exists()
