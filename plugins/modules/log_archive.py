@@ -19,8 +19,8 @@ description:
   - Can also add the answers of HTTP GET requests (O(urls)) and the output of commands (O(commands)) run on
     the host, such as a metrics snapshot, so that one task collects everything.
   - The archive is created with mode C(0600), because logs can contain personal data.
-  - Every run replaces O(dest) and reports a change, in check mode too, even when no source changed since the
-    previous run. A task that only collects logs can set C(changed_when) to C(false).
+  - An archive is evidence of one moment, so an existing O(dest) is kept and the task reports no change,
+    unless O(force=true). Give each snapshot its own O(dest), for example with a timestamp in the name.
   - Invalid options, such as a directory as O(dest) or a command that is not an argument list, fail the task
     before any file is read, URL requested or command run.
 author:
@@ -38,9 +38,14 @@ attributes:
 options:
   dest:
     description:
-      - Path of the archive to write. An existing file is replaced.
+      - Path of the archive to write. An existing file is kept as it is, unless O(force=true).
     type: path
     required: true
+  force:
+    description:
+      - Replace an existing O(dest) with a new archive.
+    type: bool
+    default: false
   paths:
     description:
       - Files or shell-style patterns (C(*), C(?), C([...])) to archive.
@@ -99,6 +104,12 @@ dest:
   description: Path of the archive.
   returned: always
   type: str
+kept:
+  description:
+    - V(true) when O(dest) existed and was kept, because O(force=false). The other lists are then empty.
+  returned: always
+  type: bool
+  sample: false
 files:
   description: The files archived, or that would be archived in check mode.
   returned: always
@@ -243,6 +254,7 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
             dest=dict(type='path', required=True),
+            force=dict(type='bool', default=False),
             paths=dict(type='list', elements='str', default=[]),
             contents=dict(type='dict', default={}),
             urls=dict(type='dict', default={}),
@@ -264,6 +276,8 @@ def main() -> None:
                              % (dest, os.path.join(dest, 'logs.tar.gz')))
     check_member_names(module, list(contents) + list(module.params['urls']) + list(module.params['commands']))
     check_commands(module, module.params['commands'])
+    if os.path.lexists(dest) and not module.params['force']:
+        module.exit_json(changed=False, dest=dest, kept=True, files=[], missing=[], unreadable=[], generated=[])
 
     paths, missing = find_files(module.params['paths'])
     files, unreadable, members = [], [], []
@@ -290,7 +304,7 @@ def main() -> None:
             write_archive(dest, members)
         except OSError as error:
             module.fail_json(msg='Failed to write the log archive %s: %s.' % (dest, error.strerror or error))
-    module.exit_json(changed=True, dest=dest, files=files, missing=missing, unreadable=unreadable,
+    module.exit_json(changed=True, dest=dest, kept=False, files=files, missing=missing, unreadable=unreadable,
                      generated=sorted(generated))
 
 

@@ -4,8 +4,8 @@ The logs sit where the application writes them (/var/log/prompt-library, the fol
 the default promptlib_log_file that the preserve_logs role archives) and in a folder of
 the test's own. A Python HTTP server started in the container serves the metrics URL,
 and its access log shows whether the module requested it. The archive runs in check
-mode first (nothing may change), then for real, then again: each run replaces the
-archive and reports a change, as the module documents.
+mode first (nothing may change), then for real, then again (the archive is kept and
+nothing runs), then with force (a new archive).
 """
 
 from __future__ import annotations
@@ -188,13 +188,22 @@ def test_log_archive_lifecycle(module_host, logs):
 
     again = module_host.run_module("log_archive", ARGS)
     assert not again.get("failed"), again.get("msg")
-    assert again["changed"] is True
-    assert again["files"] == checked["files"]
+    assert again["changed"] is False
+    assert again["kept"] is True
     assert module_host.sh(f"ls -A {DEST_DIR}").stdout.split() == ["logs.tar.gz"]
+    assert module_host.sh(f"stat -c %i {DEST}").stdout.strip() == inode
+    assert archive_members(module_host) == members
+    assert module_host.sh(f"find {LOG_DIR} -printf '%p %s %T@\\n' | sort").stdout == logs_after
+    assert metrics_requests(module_host) == requests_before + 1
+    assert command_runs(module_host) == 1
+
+    forced = module_host.run_module("log_archive", dict(ARGS, force=True))
+    assert not forced.get("failed"), forced.get("msg")
+    assert forced["changed"] is True
+    assert forced["files"] == checked["files"]
     assert module_host.sh(f"stat -c %i {DEST}").stdout.strip() != inode
     assert file_status(module_host, DEST) == "600 root root"
     assert archive_members(module_host) == members
-    assert module_host.sh(f"find {LOG_DIR} -printf '%p %s %T@\\n' | sort").stdout == logs_after
     assert metrics_requests(module_host) == requests_before + 2
     assert command_runs(module_host) == 2
 
@@ -203,7 +212,7 @@ def test_log_archive_replaces_foreign_file(module_host, logs):
     dest = f"{WORK_DIR}/foreign.tar.gz"
     module_host.sh(f"echo 'not an archive' > {dest} && chown postgres:postgres {dest} && chmod 0644 {dest}")
 
-    result = module_host.run_module("log_archive", {"dest": dest, "paths": [APP_LOG]})
+    result = module_host.run_module("log_archive", {"dest": dest, "paths": [APP_LOG], "force": True})
 
     assert not result.get("failed"), result.get("msg")
     assert result["changed"] is True

@@ -164,3 +164,28 @@ def test_invalid_command_rejected_first(module_exits, tmp_path, monkeypatch, arg
     assert repr(argv) in result['msg']
     assert requested == []
     assert not dest.exists()
+
+
+def test_existing_archive_kept(module_exits, tmp_path, logs):
+    dest = tmp_path / 'out.tar.gz'
+    first, failed = run_module(log_archive.main, {'dest': str(dest), 'paths': [str(logs / '*.log')]})
+    assert not failed
+    assert first['changed'] is True
+    assert first['kept'] is False
+    (logs / 'application.log').write_text('written after the snapshot\n')
+    archived = members(dest)
+
+    again, failed = run_module(log_archive.main, {'dest': str(dest), 'paths': [str(logs / '*.log')]})
+    assert not failed
+    assert again['changed'] is False
+    assert again['kept'] is True
+    assert members(dest) == archived
+
+
+def test_force_replaces_archive(module_exits, tmp_path, logs):
+    dest = tmp_path / 'out.tar.gz'
+    dest.write_text('not an archive')
+    result, failed = run_module(log_archive.main, {'dest': str(dest), 'paths': [str(logs / '*.log')], 'force': True})
+    assert not failed
+    assert result['changed'] is True
+    assert str(logs / 'nginx.log').lstrip('/') in members(dest)
