@@ -588,11 +588,13 @@ class PostgresClient:
         rc, stdout, stderr = self.module.run_command(argv, environ_update=self.environment(),
                                                      expand_user_and_vars=False)
         if rc != 0:
-            detail = as_sentence(stderr or stdout or 'no output')
             if CONNECTION_FAILED.search(stderr or ''):
-                detail += (' The PostgreSQL server did not accept the connection at %s: start it, for example '
-                           'with systemctl start postgresql, or set login_host and login_port to where it '
-                           'listens.' % self.describe_server())
+                # The query or command does not matter here, only that no server answered.
+                raise CommandError('The PostgreSQL server at %s did not accept the connection (%s). Start it, '
+                                   'for example with systemctl start postgresql, or set login_host and login_port '
+                                   'to where it listens.' % (self.describe_server(), stderr.strip().splitlines()[0]),
+                                   argv, rc, stdout, stderr)
+            detail = as_sentence(stderr or stdout or 'no output')
             raise CommandError('%s failed (exit status %d): %s' % (description, rc, detail),
                                argv, rc, stdout, stderr)
         return rc, stdout, stderr

@@ -564,8 +564,9 @@ def test_stopped_server_named_with_fix(stderr):
     client = PostgresClient(FailingModule(stderr, login_host='10.0.0.5', login_port=5433))
     with pytest.raises(postgres.CommandError) as raised:
         client.run(['/usr/bin/psql'], 'Query on database postgres')
-    assert 'did not accept the connection at 10.0.0.5, port 5433' in str(raised.value)
+    assert str(raised.value).startswith('The PostgreSQL server at 10.0.0.5, port 5433 did not accept the connection')
     assert 'systemctl start postgresql' in str(raised.value)
+    assert 'Query on database' not in str(raised.value)
 
 
 def test_sql_error_has_no_server_hint():
