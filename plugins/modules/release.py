@@ -81,6 +81,8 @@ options:
       - Read C(package.json) of O(previous) and require the file named by its C(main) field and a
         C(node_modules/<name>/package.json) for every entry of its C(dependencies), since the module
         does not reinstall them and a release without them does not start.
+      - Also require every package that C(package-lock.json) (lockfile version 2 or 3) installs, which
+        includes the dependencies of dependencies, except optional and development packages.
       - Skipped when O(previous) has no C(package.json).
     type: bool
     default: true
@@ -361,15 +363,38 @@ def missing_dependencies(previous_path: str) -> list:
     if isinstance(main_file, str) and main_file and not os.path.exists(os.path.join(previous_path, main_file)):
         missing.append(main_file)
     dependencies = manifest.get('dependencies')
-    for name in sorted(dependencies if isinstance(dependencies, dict) else {}):
-        if not os.path.isfile(os.path.join(previous_path, 'node_modules', name, 'package.json')):
-            missing.append('node_modules/%s' % name)
+    installed = ['node_modules/%s' % name for name in (dependencies if isinstance(dependencies, dict) else {})]
+    installed.extend(locked_packages(previous_path))
+    for folder in sorted(set(installed)):
+        if not os.path.isfile(os.path.join(previous_path, folder, 'package.json')):
+            missing.append(folder)
     return missing
+
+
+def locked_packages(previous_path: str) -> list:
+    """Return the node_modules folders that package-lock.json installs outside development.
+
+    Reads the ``packages`` map of lockfile version 2 and 3, which also lists the dependencies
+    of dependencies. Optional and development packages are left out, since a production
+    install may skip them. An unreadable lock file adds nothing: package.json is checked anyway.
+    """
+    try:
+        with open(os.path.join(previous_path, 'package-lock.json'), encoding='utf-8') as lock_file:
+            packages = json.load(lock_file).get('packages')
+    except (OSError, ValueError, AttributeError):
+        return []
+    if not isinstance(packages, dict):
+        return []
+    skipped = ('dev', 'optional', 'devOptional')
+    return [folder for folder, entry in packages.items()
+            if folder.startswith('node_modules/') and isinstance(entry, dict)
+            and not any(entry.get(flag) for flag in skipped)]
 
 
 def check_previous(previous_path: str, required_files: list, check_dependencies: bool = True) -> TreeFingerprint:
     """Check that ``previous_path`` is a complete release and return its fingerprint."""
-    fix = 'Restore it from the release archive or a backup, or set the previous option to the release to return to.'
+    fix = ('Restore it from the release archive or a backup, or set the previous option (promptlib_previous_release '
+           'in the rollback playbooks) to the release to return to.')
     if not os.path.exists(previous_path):
         raise ReleaseError('No previous release to roll back to: %s does not exist. %s' % (previous_path, fix))
     if not os.path.isdir(previous_path):
@@ -387,8 +412,9 @@ def check_previous(previous_path: str, required_files: list, check_dependencies:
     if check_dependencies:
         missing.extend(name for name in missing_dependencies(previous_path) if name not in missing)
     if missing:
+        named = ', '.join(missing[:5]) + (' and %d more' % (len(missing) - 5) if len(missing) > 5 else '')
         raise ReleaseError('The previous release %s is incomplete: %s missing. %s'
-                           % (previous_path, ', '.join(missing) + (' is' if len(missing) == 1 else ' are'), fix))
+                           % (previous_path, named + (' is' if len(missing) == 1 else ' are'), fix))
     fingerprint = fingerprint_tree(previous_path)
     if fingerprint.special_files:
         raise ReleaseError('The previous release %s contains files that cannot be copied (sockets, FIFOs or '
