@@ -286,6 +286,7 @@ duration_seconds:
 
 import datetime  # noqa: E402 (Ansible modules import after their documentation)
 import os  # noqa: E402
+import pwd  # noqa: E402
 import re  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -327,6 +328,14 @@ class RestoreError(PostgresError):
 # ===========================================================================
 # Options
 # ===========================================================================
+
+def current_user() -> str:
+    """Return the name of the user the module runs as, or its uid when it has no name."""
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return 'uid %d' % os.geteuid()
+
 
 def argument_spec() -> dict:
     spec = connection_argument_spec()
@@ -457,8 +466,8 @@ class Restorer:
             raise PostgresError('Backup %s is not a regular file. Directory-format archives are not supported: '
                                 'give a plain dump or a custom archive.' % src)
         if not os.access(src, os.R_OK):
-            raise PostgresError('Backup %s is not readable by the user that runs the module. Fix its '
-                                'permissions or become a user that can read it.' % src)
+            raise PostgresError('Backup %s is not readable by user %s, who runs the restore. Fix its '
+                                'permissions or become a user that can read it.' % (src, current_user()))
         if os.path.getsize(src) == 0:
             raise PostgresError('Backup %s is empty. Give a complete backup.' % src)
         detected = detect_format(src)

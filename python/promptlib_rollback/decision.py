@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import shlex
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import ModuleType
@@ -116,9 +118,10 @@ def decide_all(root: Path | None = None) -> list[Decision]:
     return [Decision(**parser.decide(matrix, issue_type)) for issue_type in parser.issue_types(matrix)]
 
 
-def rollback_command(decision: Decision) -> str:
-    """Return the ansible-playbook command that runs the decision's procedure."""
-    command = f"ansible-playbook playbooks/rollback.yml -e rollback_issue={decision.issue_type}"
+def rollback_command(decision: Decision, inventories: Sequence[str] = ("INVENTORY",)) -> str:
+    """Return the ansible-playbook command that runs the decision's procedure on ``inventories``."""
+    sources = " ".join(f"-i {shlex.quote(inventory)}" for inventory in inventories)
+    command = f"ansible-playbook playbooks/rollback.yml {sources} -e rollback_issue={decision.issue_type}"
     if decision.approval_required:
         role = decision.authority["roles"][0]
         command += f" -e \"rollback_approved_by='NAME'\" -e rollback_approver_role={role}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from .decision import Decision, decide, decide_all, rollback_command
@@ -119,7 +119,7 @@ def command_decide(args: argparse.Namespace, stdout: TextIO) -> int:
 # ----- diagnose -----
 
 
-def print_diagnosis(result: Diagnosis, stdout: TextIO) -> None:
+def print_diagnosis(result: Diagnosis, stdout: TextIO, inventories: Sequence[str] = ("INVENTORY",)) -> None:
     for host, host_result in sorted(result.hosts.items()):
         print(f"{host}: {host_result.get('issue_type') or 'no issue found'}", file=stdout)
         for finding in host_result.get("findings") or []:
@@ -139,7 +139,7 @@ def print_diagnosis(result: Diagnosis, stdout: TextIO) -> None:
         print(f"Issue type: {result.issue_type}", file=stdout)
         print(f"Decision:   {decision.rollback_type} ({decision.severity}), decide within "
               f"{decision.max_decision_minutes} minutes", file=stdout)
-        print(f"Run it with: {rollback_command(decision)}", file=stdout)
+        print(f"Run it with: {rollback_command(decision, inventories)}", file=stdout)
     else:
         print("Issue type: none found", file=stdout)
     print(f"Artifacts: {result.run.artifacts_dir}", file=stdout)
@@ -156,7 +156,7 @@ def command_diagnose(args: argparse.Namespace, stdout: TextIO) -> int:
     if args.json:
         print(json.dumps(result.to_dict(), indent=2), file=stdout)
     else:
-        print_diagnosis(result, stdout)
+        print_diagnosis(result, stdout, args.inventory)
     if result.run.outcome == "no_hosts":
         return EXIT_NO_HOSTS
     if result.run.outcome != "succeeded":

@@ -36,10 +36,15 @@ def test_command_includes_approval():
 
 def test_command_without_approval():
     command = decision.rollback_command(decision.decide("cache-failures"))
-    assert command == "ansible-playbook playbooks/rollback.yml -e rollback_issue=cache-failures"
+    assert command == "ansible-playbook playbooks/rollback.yml -i INVENTORY -e rollback_issue=cache-failures"
 
 
 def test_missing_parser_reported(tmp_path):
     with pytest.raises(ConfigurationError) as raised:
         decision.load_matrix(tmp_path)
     assert "decision.py" in str(raised.value)
+
+
+def test_command_names_each_inventory():
+    command = decision.rollback_command(decision.decide("cache-failures"), ["prod/hosts.yml", "my hosts.yml"])
+    assert " -i prod/hosts.yml -i 'my hosts.yml' -e rollback_issue=cache-failures" in command

@@ -78,7 +78,7 @@ def test_diagnose_prints_evidence(monkeypatch):
     unused, output = run_main(["diagnose", "-i", "web1,"])
     assert "Issue type: application-wont-start" in output
     assert "- pm2 errored" in output
-    assert "rollback_issue=application-wont-start" in output
+    assert "rollback.yml -i web1, -e rollback_issue=application-wont-start" in output
 
 
 def test_diagnose_passes_baseline_flag(monkeypatch):
