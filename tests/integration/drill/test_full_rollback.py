@@ -56,6 +56,25 @@ def test_previous_release_without_dependencies_refused(drill_host):
         assert_refused_unchanged(drill_host, "node_modules/pg is missing")
 
 
+def test_previous_release_without_indirect_dependency_refused(drill_host):
+    # pg needs pg-pool; only package-lock.json names it.
+    with put_back_afterwards(drill_host, f"{APP_ROOT}/previous-stable") as previous:
+        drill_host.sh(f"rm -rf {previous}/node_modules/pg-pool")
+        assert_refused_unchanged(drill_host, "node_modules/pg-pool is missing")
+
+
+def test_missing_previous_env_named(drill_host):
+    with put_back_afterwards(drill_host, f"{APP_ROOT}/.env.previous") as previous:
+        drill_host.sh(f"rm {previous}")
+        assert_refused_unchanged(drill_host, f"The previous configuration {previous} is missing")
+
+
+def test_previous_env_without_token_refused(drill_host):
+    with put_back_afterwards(drill_host, f"{APP_ROOT}/.env.previous") as previous:
+        drill_host.sh(f"sed -i '/^ADMIN_TOKEN=/d' {previous}")
+        assert_refused_unchanged(drill_host, f"{previous} sets no ADMIN_TOKEN")
+
+
 def test_backup_damaged_mid_file_refused(drill_host):
     # Header and trailer stay intact, so only a restore finds the damage. The
     # release manifest's checksum refuses this backup first; with that check
