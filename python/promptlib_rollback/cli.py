@@ -202,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--container",
         metavar="NAME",
         help="name of the drill container; an existing container of that name is replaced "
-        "(default: promptlib-drill-SCENARIO)",
+        "(default: promptlib-drill-SCENARIO-<6 random hex digits>, a new name each run)",
     )
     drill.add_argument("--keep", action="store_true", help="keep the container after the drill for inspection")
     drill.add_argument("--rebuild-image", action="store_true", help="rebuild the drill image even when it is current")

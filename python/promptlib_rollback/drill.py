@@ -128,7 +128,12 @@ def get_scenario(name: str) -> Scenario:
 
 
 def container_name(scenario: str) -> str:
-    return f"{CONTAINER_PREFIX}{scenario}"
+    """Return a new container name for a drill of ``scenario``.
+
+    The random suffix keeps two drills on a shared machine apart: a fixed name would
+    make the second drill replace the first one's container while it runs.
+    """
+    return f"{CONTAINER_PREFIX}{scenario}-{secrets.token_hex(3)}"
 
 
 def check_container_name(name: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 
 import pytest
@@ -56,8 +57,10 @@ def test_unknown_scenario_rejected():
     assert "app-failure" in str(raised.value)
 
 
-def test_container_name():
-    assert drill.container_name("app-failure") == "promptlib-drill-app-failure"
+def test_container_name_unique_per_drill():
+    first, second = drill.container_name("app-failure"), drill.container_name("app-failure")
+    assert re.fullmatch(r"promptlib-drill-app-failure-[0-9a-f]{6}", first)
+    assert first != second
 
 
 def test_inventory_targets_container(tmp_path):
