@@ -88,7 +88,7 @@ class PostgresError(Exception):
     """Base class of the errors raised by this module."""
 
 
-# What libpq prints when no server answers: a stopped server, a wrong host or port.
+# What libpq prints when no server accepts the connection: a stopped server, a wrong host or port.
 CONNECTION_FAILED = re.compile(r'could not connect to server|connection to server .* failed|Connection refused|'
                                r'No such file or directory\s+Is the server running')
 
@@ -589,7 +589,7 @@ class PostgresClient:
                                                      expand_user_and_vars=False)
         if rc != 0:
             if CONNECTION_FAILED.search(stderr or ''):
-                # The query or command does not matter here, only that no server answered.
+                # Leave out the query: the only thing that matters is that the connection failed.
                 raise CommandError('The PostgreSQL server at %s did not accept the connection (%s). Start it, '
                                    'for example with systemctl start postgresql, or set login_host and login_port '
                                    'to where it listens.' % (self.describe_server(), stderr.strip().splitlines()[0]),

@@ -42,8 +42,8 @@ CONTAINERS_CONF = "molecule/containers.conf"
 
 SYSTEMD_READY_STATES = frozenset({"running", "degraded"})
 # `systemctl is-system-running` states from which boot never reaches running.
-# "offline" is not one of them: right after the container starts, before PID 1
-# answers on its bus, systemctl reports it, and on a loaded machine for seconds.
+# "offline" is not one of them. systemctl reports it right after the container
+# starts, before PID 1 accepts bus connections, for seconds on a loaded machine.
 SYSTEMD_FAILED_STATES = frozenset({"maintenance", "stopping"})
 SYSTEMD_TIMEOUT_SECONDS = 90.0
 POLL_INTERVAL_SECONDS = 1.0

@@ -60,8 +60,8 @@ def assert_refused_unchanged(host: DrillHost, expected_in_reason: str, extravars
     assert result.outcome == "refused", result.error or result.failed_step
     assert expected_in_reason in (result.refused_reason or "")
     # The full rollback's preflight reports its check-mode release check as a
-    # change when the code would switch, so only the database playbook has no
-    # changed step at all; the host state is compared for both.
+    # change when the code would switch. So only the database playbook must have
+    # no changed step, and the host state is compared for both.
     if playbook == PLAYBOOK:
         assert not [step for step in result.steps if step.changed]
     assert state(host) == before

@@ -50,14 +50,14 @@ def test_empty_previous_release_refused(drill_host):
         assert_refused_unchanged(drill_host, "previous-stable")
 
 
-def test_previous_release_without_dependencies_refused(drill_host):
+def test_missing_dependency_refused(drill_host):
     with put_back_afterwards(drill_host, f"{APP_ROOT}/previous-stable") as previous:
         drill_host.sh(f"rm -rf {previous}/node_modules/pg")
         assert_refused_unchanged(drill_host, "node_modules/pg is missing")
 
 
-def test_previous_release_without_indirect_dependency_refused(drill_host):
-    # pg needs pg-pool; only package-lock.json names it.
+def test_missing_indirect_dependency_refused(drill_host):
+    # pg needs pg-pool, and only package-lock.json names it.
     with put_back_afterwards(drill_host, f"{APP_ROOT}/previous-stable") as previous:
         drill_host.sh(f"rm -rf {previous}/node_modules/pg-pool")
         assert_refused_unchanged(drill_host, "node_modules/pg-pool is missing")
@@ -77,9 +77,9 @@ def test_previous_env_without_token_refused(drill_host):
 
 def test_backup_damaged_mid_file_refused(drill_host):
     # Header and trailer stay intact, so only a restore finds the damage. The
-    # release manifest's checksum refuses this backup first; with that check
-    # overridden, the restore into the shadow database, before anything stops,
-    # must refuse it.
+    # release manifest's checksum rejects this backup first. With that check
+    # overridden, the restore into the shadow database must reject it before
+    # anything stops.
     with put_back_afterwards(drill_host, f"{APP_ROOT}/backup-pre-deployment.sql") as backup:
         drill_host.sh(f"printf 'COPY broken FROM stdin;\\n1\\tx\\n' |"
                       f" dd of={backup} bs=1 seek=$(( $(stat -c %s {backup}) / 2 )) conv=notrunc status=none")
@@ -154,8 +154,8 @@ def test_database_restore_runs_once(drill_host):
     assert result.outcome == "succeeded", result.error or result.failed_step
     staged = [step for step in result.steps if step.changed and "shadow database" in step.task]
     assert staged, "the backup was not restored into the shadow database before the services stopped"
-    kept = result.facts["promptlib_rollback_completed"][drill_host.name]["kept"]
-    assert kept["failed_database"].startswith("promptlib_production_failed_")
+    kept_artifacts = result.facts["promptlib_rollback_completed"][drill_host.name]["kept"]
+    assert kept_artifacts["failed_database"].startswith("promptlib_production_failed_")
     assert drill_host.health(port=80)["version"] == "1.4.0"
 
     before = drill_host.fingerprint()

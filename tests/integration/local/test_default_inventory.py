@@ -18,7 +18,7 @@ ANSIBLE_PLAYBOOK = Path(sys.executable).with_name('ansible-playbook')
 
 
 @pytest.mark.parametrize('playbook', ['rollback-full.yml', 'rollback.yml', 'rollback-database.yml'])
-def test_run_without_inventory_matches_no_host(playbook):
+def test_no_inventory_matches_nothing(playbook):
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO_ROOT / 'ansible.cfg'), ANSIBLE_NOCOLOR='1')
     env.pop('ANSIBLE_INVENTORY', None)
     completed = subprocess.run([str(ANSIBLE_PLAYBOOK), str(REPO_ROOT / 'playbooks' / playbook), '--list-hosts'],

@@ -506,13 +506,14 @@ def test_restore_stage_then_swap(tmp_path, cluster, backups, live):
     assert swapped.result['changed'] is True
     assert swapped.result['staged'] is True
     tools = [Path(argv[0]).name for argv in swapped.result['commands']]
-    assert 'createdb' not in tools and 'pg_restore' not in tools
+    assert 'createdb' not in tools
+    assert 'pg_restore' not in tools
     assert cluster.count(live) == GOLDEN_ROWS
     assert cluster.count('%s_failed_20240101_120000' % live) == FAILED_ROWS
     assert shadow not in cluster.databases()
 
 
-def test_restore_restages_shadow_of_another_backup(tmp_path, cluster, backups, live):
+def test_restore_restages_other_backup(tmp_path, cluster, backups, live):
     staged = restore(tmp_path, cluster, live, backups.custom, stage_only=True)
     assert not staged.failed, staged.result['msg']
     swapped = restore(tmp_path, cluster, live, backups.plain)
@@ -602,7 +603,7 @@ def test_restore_sql_error_mid_plain(tmp_path, cluster, backups, live):
     assert '%s_rollback_shadow was dropped' % live in run.result['msg']
 
 
-def test_restore_stage_of_broken_plain_changes_nothing(tmp_path, cluster, backups, live):
+def test_stage_broken_plain_rejected(tmp_path, cluster, backups, live):
     src = write_variant(tmp_path, backups.plain, 'broken-stage.sql', break_after_copy)
     before = cluster.databases()
     run = restore(tmp_path, cluster, live, src, stage_only=True)

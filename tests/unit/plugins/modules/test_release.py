@@ -223,7 +223,7 @@ def write_package(app_root, manifest):
     (app_root / 'previous-stable' / 'package.json').write_text(json.dumps(manifest))
 
 
-def test_previous_without_installed_dependency_fails(app_root):
+def test_missing_dependency_fails(app_root):
     write_package(app_root, {'name': 'prompt-library', 'main': 'server.js', 'dependencies': {'pg': '^8.11.0'}})
     current_before = release.fingerprint_tree(str(app_root / 'current')).digest
     result, failed = switch(app_root)
@@ -239,7 +239,7 @@ def test_previous_without_entry_point_fails(app_root):
     assert 'is incomplete: index.js is missing' in result['msg']
 
 
-def test_previous_with_installed_dependencies_switches(app_root):
+def test_installed_dependencies_switch(app_root):
     write_release(app_root / 'previous-stable', files={'node_modules/pg/package.json': '{"name": "pg"}'})
     write_package(app_root, {'name': 'prompt-library', 'main': 'server.js', 'dependencies': {'pg': '^8.11.0'}})
     result, failed = switch(app_root)
