@@ -450,7 +450,8 @@ def execute_run(
                 ident=prepared.run_id,
                 playbook=str(prepared.playbook),
                 inventory=prepared.inventory,
-                extravars=prepared.extravars,
+                # The run id names this run in the host's rollback lock too.
+                extravars={**(prepared.extravars or {}), "promptlib_run_id": prepared.run_id},
                 envvars=envvars,
                 cmdline="--check" if prepared.check else None,
                 verbosity=prepared.verbosity or None,
