@@ -12,7 +12,7 @@ short_description: Take or release the one rollback lock of a host
 version_added: 0.3.0
 description:
   - Makes sure that only one rollback runs against a host at a time. The lock is a small JSON file
-    that names its holder: run id, user, controller host and process, procedure and start time.
+    that names its holder (run id, user, controller host and process, procedure and start time).
   - With O(state=present), the lock is created when no run holds it, and kept when this run
     (O(run_id)) already holds it. When another run holds it, the task fails at once and names that
     holder, unless O(takeover) gives the holder's run id.
