@@ -81,6 +81,22 @@ def test_refused_with_other_role(drill_host):
                              rollback_approved_by="Kim", rollback_approver_role="backend-lead")
 
 
+def test_refused_misspelt_stage_flag(drill_host):
+    stages = [{"name": "viewing", "flags": {"viewng": True}}]
+    assert_refused_unchanged(drill_host, "(unknown: viewng)", **APPROVAL, promptlib_reenable_stages=stages)
+
+
+def test_refused_stage_without_flags(drill_host):
+    stages = [{"name": "viewing"}]
+    assert_refused_unchanged(drill_host, "each with a unique name and a flags dict", **APPROVAL,
+                             promptlib_reenable_stages=stages)
+
+
+def test_refused_misspelt_disable_flag(drill_host):
+    assert_refused_unchanged(drill_host, "(unknown: creaton)", **APPROVAL,
+                             promptlib_gradual_disable={"creaton": False})
+
+
 def test_check_mode_changes_nothing(drill_host):
     before = state(drill_host)
     result = run_gradual(drill_host, check=True)
