@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from drill_host import APP_ROOT, DrillHost
+from drill_host import APP_ROOT, DrillHost, preserved_files
 
 pytestmark = pytest.mark.integration
 
@@ -132,6 +132,9 @@ def test_swap_restores_every_backup_row(drill_host):
     sha256 = drill_host.sh(f"sha256sum {PLAIN_BACKUP}").stdout.split()[0]
     assert completed["went_live"]["backup"]["sha256"] == sha256
     assert completed["approval"]["by"] == "Dana Example"
+    logs = preserved_files(drill_host, result)
+    assert {"var/log/prompt-library/application.log", "metrics/health.json"} <= logs["before"]
+    assert {"var/log/prompt-library/application.log", "metrics/health.json"} <= logs["after"]
 
 
 def test_failed_database_and_dump_kept(drill_host):

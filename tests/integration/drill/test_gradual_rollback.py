@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from drill_host import APP_ROOT, DrillHost
+from drill_host import APP_ROOT, DrillHost, preserved_files
 
 pytestmark = pytest.mark.integration
 
@@ -181,6 +181,9 @@ def test_resumed_run_completes(drill_host):
     assert admin_get(drill_host, "/api/admin/maintenance")["enabled"] is False
     copies = drill_host.sh(f"ls {APP_ROOT}/.env.before-gradual-rollback-*").stdout.split()
     assert len(copies) == 1
+    logs = preserved_files(drill_host, result)
+    assert {"var/log/prompt-library/application.log", "metrics/health.json"} <= logs["before"]
+    assert {"var/log/prompt-library/application.log", "metrics/health.json"} <= logs["after"]
 
 
 def test_second_run_changes_nothing(drill_host):
