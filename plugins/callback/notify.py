@@ -20,6 +20,10 @@ description:
   - A notification that cannot be delivered is logged as a warning and in C(notifications.jsonl) in the run's
     artifacts folder, and never fails the rollback. Deliveries run in a background thread, so a slow receiver
     does not slow the rollback; at the end the plugin waits at most twice the delivery timeout per queued delivery.
+  - An invalid target (a non-http URL, an unset C(url_env) variable, an unknown format) is skipped with a warning
+    that names it, and the valid targets still get their notifications. A configuration file that cannot be read
+    turns notifications off with a warning. Both are logged in C(notifications.jsonl) with status C(skipped) when
+    a notifying playbook starts, and neither fails the rollback.
   - Only playbooks whose file name matches O(playbooks) notify, so diagnose, validate and drill setup runs stay quiet.
   - The impact and ETA of the customer notice come from the extra variables C(rollback_impact) and
     C(rollback_eta) when set, else from the file; the ETA defaults to the start plus the procedure's high
@@ -178,27 +182,41 @@ class CallbackModule(CallbackBase):
         self.playbook_name = None
         self.matrix = None
         self.failures = {}
+        # Dicts with target (a name, or None) and message, from set_options.
+        self.config_warnings = []
 
     # ----- setup -----
 
     def set_options(self, task_keys=None, var_options=None, direct=None):
         super().set_options(task_keys=task_keys, var_options=var_options, direct=direct)
+        self.run_dir = self.get_option('run_dir') or os.environ.get('AWX_ISOLATED_DATA_DIR')
         config_file = self.get_option('config_file')
         if not config_file:
             return
+        # The configuration problems are displayed and logged at the start of a
+        # notifying playbook, where ansible-runner turns them into warning events.
         try:
             self.config = notifications.load_config(config_file)
         except notifications.NotifyConfigError as error:
-            self._display.warning(str(error))
+            self.config_warnings = [{'target': None, 'message': str(error)}]
             return
+        self.config_warnings = list(self.config['warnings'])
         interval = self.get_option('interval_minutes')
         if interval is not None:
             if interval > 0:
                 self.config['interval_minutes'] = float(interval)
             else:
-                self._display.warning('PROMPTLIB_NOTIFY_INTERVAL_MINUTES must be above 0, got %s; using %s minutes '
-                                      'from the configuration.' % (interval, self.config['interval_minutes']))
-        self.run_dir = self.get_option('run_dir') or os.environ.get('AWX_ISOLATED_DATA_DIR')
+                self.config_warnings.append({
+                    'target': None,
+                    'message': 'PROMPTLIB_NOTIFY_INTERVAL_MINUTES must be above 0, got %s. Using %s minutes from '
+                               'the configuration.' % (interval, self.config['interval_minutes'])})
+
+    def _report_config_warnings(self) -> None:
+        """Display each configuration problem and log it as a ``skipped`` entry of the delivery log."""
+        for warning in self.config_warnings:
+            self._display.warning(warning['message'])
+            self._log({'time': notifications.format_time(utc_now()), 'event': 'config', 'target': warning['target'],
+                       'format': None, 'status': 'skipped', 'http_status': None, 'error': warning['message']})
 
     def _record(self, entry: dict) -> None:
         """Log one delivery attempt; a failure to log is displayed, never raised.
@@ -213,6 +231,9 @@ class CallbackModule(CallbackBase):
                 self._display.warning('The %s notification to %s could not be delivered (%s); the rollback goes on. '
                                       'Later failures to this target are counted.'
                                       % (entry['event'], entry['target'], entry['error']))
+        self._log(entry)
+
+    def _log(self, entry: dict) -> None:
         if not self.run_dir:
             return
         try:
@@ -332,7 +353,10 @@ class CallbackModule(CallbackBase):
     def v2_playbook_on_start(self, playbook):
         self.playbook_name = os.path.basename(getattr(playbook, '_file_name', '') or '')
         pattern = self.get_option('playbooks') or '^rollback'
-        self.active = bool(self.config and self.config['targets'] and re.search(pattern, self.playbook_name))
+        if not re.search(pattern, self.playbook_name):
+            return
+        self._report_config_warnings()
+        self.active = bool(self.config and self.config['targets'])
 
     def v2_playbook_on_play_start(self, play):
         if not self.active or self.deliverer is not None:
