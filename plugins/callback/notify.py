@@ -211,10 +211,18 @@ class CallbackModule(CallbackBase):
                     'message': 'PROMPTLIB_NOTIFY_INTERVAL_MINUTES must be above 0, got %s. Using %s minutes from '
                                'the configuration.' % (interval, self.config['interval_minutes'])})
 
+    def _warn(self, message: str) -> None:
+        """Display a warning unwrapped, so ansible-runner's warning event carries the message exactly.
+
+        ansible-core 2.17 (Display.warning) wraps unformatted warnings at the terminal width, and that
+        cannot be undone where a path or word was broken.
+        """
+        self._display.warning(message, formatted=True)
+
     def _report_config_warnings(self) -> None:
         """Display each configuration problem and log it as a ``skipped`` entry of the delivery log."""
         for warning in self.config_warnings:
-            self._display.warning(warning['message'])
+            self._warn(warning['message'])
             self._log({'time': notifications.format_time(utc_now()), 'event': 'config', 'target': warning['target'],
                        'format': None, 'status': 'skipped', 'http_status': None, 'error': warning['message']})
 
@@ -228,9 +236,9 @@ class CallbackModule(CallbackBase):
             count = self.failures.get(entry['target'], 0) + 1
             self.failures[entry['target']] = count
             if count == 1:
-                self._display.warning('The %s notification to %s could not be delivered (%s); the rollback goes on. '
-                                      'Later failures to this target are counted.'
-                                      % (entry['event'], entry['target'], entry['error']))
+                self._warn('The %s notification to %s could not be delivered (%s); the rollback goes on. '
+                           'Later failures to this target are counted.'
+                           % (entry['event'], entry['target'], entry['error']))
         self._log(entry)
 
     def _log(self, entry: dict) -> None:
@@ -240,7 +248,7 @@ class CallbackModule(CallbackBase):
             with open(os.path.join(self.run_dir, DELIVERY_LOG), 'a', encoding='utf-8') as handle:
                 handle.write(json.dumps(entry) + '\n')
         except OSError as error:
-            self._display.warning('Could not write the notification log in %s: %s.' % (self.run_dir, error))
+            self._warn('Could not write the notification log in %s: %s.' % (self.run_dir, error))
 
     def _load_notice_template(self) -> str | None:
         path = self.config.get('notice_template') or os.path.join(
@@ -249,8 +257,8 @@ class CallbackModule(CallbackBase):
             with open(path, encoding='utf-8') as handle:
                 return handle.read()
         except OSError as error:
-            self._display.warning('The customer notice template %s cannot be read (%s); notifications go out without '
-                                  'a customer notice.' % (path, error.strerror))
+            self._warn('The customer notice template %s cannot be read (%s); notifications go out without '
+                       'a customer notice.' % (path, error.strerror))
             return None
 
     # ----- context -----
@@ -319,7 +327,7 @@ class CallbackModule(CallbackBase):
             return notifications.render_notice(self.notice_template, context, context.get('impact'),
                                                self.config['component'])
         except Exception as error:  # a broken template must not stop notifications
-            self._display.warning('The customer notice template failed to render: %s.' % error)
+            self._warn('The customer notice template failed to render: %s.' % error)
             return None
 
     # ----- sending -----
@@ -338,7 +346,7 @@ class CallbackModule(CallbackBase):
             with open(os.path.join(self.run_dir, NOTICE_FILE), 'w', encoding='utf-8') as handle:
                 handle.write('Subject: %s\n\n%s\n' % (notice.get('subject') or '', notice['body']))
         except OSError as error:
-            self._display.warning('Could not write the customer notice in %s: %s.' % (self.run_dir, error))
+            self._warn('Could not write the customer notice in %s: %s.' % (self.run_dir, error))
 
     def _progress_loop(self) -> None:
         interval = self.config['interval_minutes'] * 60.0
@@ -346,7 +354,7 @@ class CallbackModule(CallbackBase):
             try:
                 self._notify('progress')
             except Exception as error:  # keep the timer alive; the rollback must go on
-                self._display.warning('A progress notification failed: %s.' % error)
+                self._warn('A progress notification failed: %s.' % error)
 
     # ----- Ansible events -----
 
@@ -369,7 +377,7 @@ class CallbackModule(CallbackBase):
             self.timer = threading.Thread(target=self._progress_loop, name='promptlib-notify-progress', daemon=True)
             self.timer.start()
         except Exception as error:  # notifications must never fail the rollback
-            self._display.warning('Rollback notifications are off for this run: %s.' % error)
+            self._warn('Rollback notifications are off for this run: %s.' % error)
             self.active = False
 
     def v2_playbook_on_task_start(self, task, is_conditional):
@@ -412,12 +420,12 @@ class CallbackModule(CallbackBase):
             self._approval_from_stats(stats)
             self._notify('end', outcome=outcome, outcome_detail=detail)
         except Exception as error:  # notifications must never fail the rollback
-            self._display.warning('The end notification failed: %s.' % error)
+            self._warn('The end notification failed: %s.' % error)
         finally:
             self.deliverer.close()
             self.deliverer = None
         for target, count in sorted(self.failures.items()):
-            self._display.warning('%d notifications to %s could not be delivered.' % (count, target))
+            self._warn('%d notifications to %s could not be delivered.' % (count, target))
 
     def _approval_from_stats(self, stats) -> None:
         decisions = (getattr(stats, 'custom', {}).get('_run') or {}).get(DECISION_KEY) or {}

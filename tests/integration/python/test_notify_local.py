@@ -145,6 +145,7 @@ def test_undeliverable_target_logged_not_failed(tmp_path, notify_config):
     failed = [entry for entry in entries if entry["status"] == "failed"]
     assert {entry["target"] for entry in failed} == {"unreachable"}
     assert {entry["event"] for entry in failed} >= {"start", "end"}
+    assert any("notification to unreachable could not be delivered" in warning for warning in result.warnings)
     report = load_report(result.run_id, tmp_path / "artifacts")
     assert len(report["notifications"]) == len(entries)
 
@@ -218,6 +219,7 @@ targets:
     assert "scheme 'file'" in skipped["file-hook"]
     assert "PROMPTLIB_UNSET_WEBHOOK, which is not set" in skipped["env-hook"]
     assert "format 'teams' is invalid" in skipped["teams-hook"]
+    assert sorted(warning for warning in result.warnings if "is skipped" in warning) == sorted(skipped.values())
     markdown = (run_dir / "report.md").read_text()
     assert "Skipped by the notification configuration:" in markdown
     assert "The notification target teams-hook" in markdown
@@ -232,3 +234,5 @@ def test_missing_config_reported(tmp_path):
     assert result.outcome == "succeeded", result.error
     markdown = (tmp_path / "artifacts" / result.run_id / "report.md").read_text()
     assert f"The notification configuration {missing} cannot be read" in markdown
+    assert any(warning.startswith(f"The notification configuration {missing} cannot be read")
+               for warning in result.warnings)
