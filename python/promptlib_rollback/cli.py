@@ -238,6 +238,7 @@ def print_run_summary(result: RunResult, stream: TextIO, *, ttr_seconds: float |
         rows.append(("Hosts", "no host matched the inventory and the play's host pattern"))
     if result.error:
         rows.append(("Error", result.error))
+    rows.extend(("Warning", warning) for warning in result.warnings)
     rows.append(("Artifacts", result.artifacts_dir))
     width = max(len(row[0]) for row in rows) + 1
     for label, value in rows:

@@ -29,6 +29,9 @@ REPORT_JSON = "report.json"
 REPORT_MARKDOWN = "report.md"
 RESULT_FILENAME = "result.json"
 NOTIFICATION_LOG = "notifications.jsonl"
+# The event of the notification log entries that describe a skipped target or
+# another configuration problem, not a delivery attempt.
+CONFIG_EVENT = "config"
 CUSTOMER_NOTICE = "customer-notice.txt"
 RUN_ID_PATTERN = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{8}$")
 
@@ -263,6 +266,27 @@ def _host_lines(host: str, section: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _notification_lines(entries: list[dict[str, Any]]) -> list[str]:
+    """Render the delivery attempts as a table and the configuration problems as a list after it."""
+    deliveries = [entry for entry in entries if entry.get("event") != CONFIG_EVENT]
+    problems = [entry for entry in entries if entry.get("event") == CONFIG_EVENT]
+    lines: list[str] = []
+    if deliveries:
+        lines += _table(
+            ["Time", "Event", "Target", "Status", "Detail"],
+            [[n.get("time"), n.get("event"), n.get("target"), n.get("status"), n.get("error") or n.get("http_status")]
+             for n in deliveries],
+        )
+    elif problems:
+        lines.append("None sent, because of the configuration problems below.")
+    else:
+        lines.append("None sent (no notification configuration, or this playbook does not notify).")
+    if problems:
+        lines += ["", "Skipped by the notification configuration:", ""]
+        lines += [f"- {entry.get('error')}" for entry in problems]
+    return lines
+
+
 def render_markdown(report: Mapping[str, Any]) -> str:
     """Render a report from :func:`build_report` as Markdown."""
     lines = [f"# Rollback report {report['run_id']}", ""]
@@ -289,15 +313,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     lines += ["", "## Hosts", ""]
     for host, section in report["hosts"].items():
         lines += _host_lines(host, section)
-    lines += ["## Notifications", ""]
-    if report.get("notifications"):
-        lines += _table(
-            ["Time", "Event", "Target", "Status", "Detail"],
-            [[n.get("time"), n.get("event"), n.get("target"), n.get("status"), n.get("error") or n.get("http_status")]
-             for n in report["notifications"]],
-        )
-    else:
-        lines.append("None sent (no notification configuration, or this playbook does not notify).")
+    lines += ["## Notifications", ""] + _notification_lines(report.get("notifications") or [])
     if report.get("customer_notice"):
         lines += ["", f"Customer notice: {report['customer_notice']}"]
     lines += ["", "## Timeline", ""]

@@ -291,6 +291,30 @@ def test_run_human_cancelled_summary(fake_run_procedure, monkeypatch):
     assert "web1  switch : Start pm2: The run was cancelled before this task started on web1." in output
 
 
+def with_warnings(procedure, inventory, extravars=None, **options):
+    result = make_run("succeeded")
+    result.warnings = ["The notification target teams-hook in notify.yml is skipped because its format 'teams' "
+                       "is invalid. Use one of slack, json, statuspage.",
+                       "2 notifications to ops could not be delivered."]
+    return result
+
+
+def test_run_human_prints_warnings(monkeypatch):
+    monkeypatch.setattr(api, "run", with_warnings)
+    exit_code, output = run_main(["run", "full", "-i", "hosts.yml"])
+    assert exit_code == 0
+    lines = output.splitlines()
+    assert any(line.startswith("Warning:") and "target teams-hook" in line for line in lines)
+    assert any(line.startswith("Warning:") and "2 notifications to ops" in line for line in lines)
+
+
+def test_run_json_lists_warnings(monkeypatch):
+    monkeypatch.setattr(api, "run", with_warnings)
+    exit_code, output = run_main(["run", "full", "-i", "hosts.yml", "--json"])
+    assert exit_code == 0
+    assert json.loads(output)["warnings"][1] == "2 notifications to ops could not be delivered."
+
+
 def test_run_passes_keep_runs(fake_run_procedure):
     calls = fake_run_procedure()
     run_main(["run", "full", "-i", "a.yml", "--keep-runs", "3", "--artifacts-dir", "/tmp/out", "--json"])
