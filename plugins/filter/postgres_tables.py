@@ -2,7 +2,7 @@
 # Copyright: promptlib.rollback developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""Filters that turn PostgreSQL table names from tool output into one quoted form.
+"""Filters that turn PostgreSQL table names from tool output into one form.
 
 pg_dump and quote_ident() quote a name only when they must, and a name such as
 public."Mixed Case" contains a space, so the names are parsed, never split on
@@ -22,10 +22,16 @@ from ansible_collections.promptlib.rollback.plugins.module_utils.postgres import
 COPY_PREFIX = 'COPY '
 
 
-def pg_table_name(text):
-    """Return the table name at the start of ``text`` quoted as ``"schema"."table"``."""
+def pg_table_name(text, quote_all=False):
+    """Return the table name at the start of ``text`` in one form.
+
+    Each part is quoted unless it is a bare lower-case name, or every part with
+    ``quote_all``. Only the ``quote_all`` form is safe in SQL for a keyword such
+    as ``user``.
+    """
     try:
-        return format_qualified_name(*split_qualified_name(str(text)))
+        schema, table = split_qualified_name(str(text))
+        return format_qualified_name(schema, table, quote_all=bool(quote_all))
     except ValueError as error:
         raise AnsibleFilterError('Failed to read a table name from %r: %s' % (text, error)) from error
 
@@ -33,7 +39,7 @@ def pg_table_name(text):
 def pg_copy_row_counts(lines, separator='\t'):
     """Map each table of ``count<separator>COPY ... FROM stdin;`` lines to its row count.
 
-    The table names are quoted as pg_table_name returns them.
+    The table names are written as pg_table_name returns them without ``quote_all``.
     """
     counts = {}
     for line in lines:

@@ -185,9 +185,22 @@ def split_qualified_name(text: str, default_schema: str = 'public') -> tuple[str
     return parts[0], parts[1]
 
 
-def format_qualified_name(schema: str, table: str) -> str:
-    """Quote ``schema`` and ``table`` as one SQL name, for example ``"public"."Mixed Case"``."""
-    return '%s.%s' % (quote_identifier(schema), quote_identifier(table))
+# A name that PostgreSQL reads the same without quotes, unless it is a keyword.
+BARE_IDENTIFIER = re.compile(r'[a-z_][a-z0-9_$]*')
+
+
+def format_qualified_name(schema: str, table: str, quote_all: bool = True) -> str:
+    """Join ``schema`` and ``table`` into one name, for example ``"public"."Mixed Case"``.
+
+    With ``quote_all=False``, a part of lower-case letters, digits, ``_`` and ``$``
+    stays bare, as pg_dump writes it (``public."Mixed Case"``). That form is
+    unambiguous but not always valid SQL, because a keyword such as ``user``
+    stays bare too.
+    """
+    parts = []
+    for part in (schema, table):
+        parts.append(part if not quote_all and BARE_IDENTIFIER.fullmatch(part) else quote_identifier(part))
+    return '.'.join(parts)
 
 
 def database_name_error(name: str, option: str) -> str | None:

@@ -56,7 +56,7 @@ def test_backup_counts_quoted_names(tmp_path):
     counts = pg_copy_row_counts(output.splitlines())
 
     assert counts == {
-        '"audit"."events"': 3,
-        '"public"."Mixed Case"': 2,
-        '"public"."prompt_templates"': 0,
+        'audit.events': 3,
+        'public."Mixed Case"': 2,
+        'public.prompt_templates': 0,
     }

@@ -21,12 +21,24 @@ def test_filters_registered():
 
 
 @pytest.mark.parametrize('text, expected', [
+    ('public.prompt_templates', 'public.prompt_templates'),
+    ('"public"."prompt_templates"', 'public.prompt_templates'),
+    ('public."Mixed Case"', 'public."Mixed Case"'),
+    ('audit.events', 'audit.events'),
+    ('public."user"', 'public.user'),
+    ('public."1st"', 'public."1st"'),
+])
+def test_table_name_minimal_quoting(text, expected):
+    assert pg_table_name(text) == expected
+
+
+@pytest.mark.parametrize('text, expected', [
     ('public.prompt_templates', '"public"."prompt_templates"'),
     ('public."Mixed Case"', '"public"."Mixed Case"'),
-    ('audit.events', '"audit"."events"'),
+    ('public.user', '"public"."user"'),
 ])
-def test_table_name_quoted(text, expected):
-    assert pg_table_name(text) == expected
+def test_table_name_quote_all(text, expected):
+    assert pg_table_name(text, quote_all=True) == expected
 
 
 def test_table_name_invalid():
@@ -42,9 +54,9 @@ def test_copy_row_counts_mixed_names():
     ]
     counts = pg_copy_row_counts(lines)
     assert counts == {
-        '"public"."Mixed Case"': 2,
-        '"audit"."events"': 0,
-        '"public"."prompt_templates"': 5,
+        'public."Mixed Case"': 2,
+        'audit.events': 0,
+        'public.prompt_templates': 5,
     }
 
 

@@ -175,8 +175,16 @@ def test_split_qualified_name_rejects(text):
         postgres.split_qualified_name(text)
 
 
-def test_format_qualified_name():
-    assert postgres.format_qualified_name('public', 'Mixed "Case"') == '"public"."Mixed ""Case"""'
+@pytest.mark.parametrize('schema, table, quote_all, expected', [
+    ('public', 'Mixed "Case"', True, '"public"."Mixed ""Case"""'),
+    ('public', 'events', True, '"public"."events"'),
+    ('public', 'events', False, 'public.events'),
+    ('public', 'Mixed Case', False, 'public."Mixed Case"'),
+    ('Audit', 'a.b', False, '"Audit"."a.b"'),
+    ('public', 'cost$', False, 'public.cost$'),
+])
+def test_format_qualified_name(schema, table, quote_all, expected):
+    assert postgres.format_qualified_name(schema, table, quote_all=quote_all) == expected
 
 
 @pytest.mark.parametrize('name', ['promptlib_production', 'Mixed Case', 'a' * 63, 'é' * 31])
