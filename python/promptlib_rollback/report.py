@@ -143,6 +143,20 @@ def _host_section(result: RunResult, host: str) -> dict[str, Any]:
     }
 
 
+def _approval(decision: Any, completed: Mapping[str, Any] | None) -> Any:
+    """Return the recorded approval: the decision's, or else the first that a host's completion record names.
+
+    A procedure's playbook run directly has no decision, but the gradual, feature and
+    database-only rollbacks record their approval with their completion.
+    """
+    if isinstance(decision, Mapping) and decision.get("approval"):
+        return decision["approval"]
+    for record in (completed or {}).values():
+        if isinstance(record, Mapping) and record.get("approval"):
+            return record["approval"]
+    return None
+
+
 def build_report(result: RunResult) -> dict[str, Any]:
     """Build the incident report of one run as JSON-ready data."""
     run_dir = Path(result.artifacts_dir) if result.artifacts_dir else None
@@ -164,7 +178,7 @@ def build_report(result: RunResult) -> dict[str, Any]:
         "error": result.error,
         "failed_step": result.failed_step.to_dict() if result.failed_step else None,
         "decision": decision,
-        "approval": decision.get("approval") if isinstance(decision, Mapping) else None,
+        "approval": _approval(decision, result.facts.get(COMPLETED_KEY)),
         "downtime_seconds": max(downtimes) if downtimes else None,
         "hosts": host_sections,
         "timeline": [step.to_dict() for step in result.steps],
@@ -199,8 +213,12 @@ def _offset(started_at: str, moment: str | None) -> str:
 
 def _decision_lines(report: Mapping[str, Any]) -> list[str]:
     decision = report.get("decision")
+    approval = report.get("approval")
     if not isinstance(decision, Mapping):
-        return ["No decision was recorded: the procedure's playbook ran directly, not through playbooks/rollback.yml."]
+        lines = ["No decision was recorded: the procedure's playbook ran directly, not through playbooks/rollback.yml."]
+        if approval:
+            lines += ["", f"Approved by {approval.get('by')} ({approval.get('role')}) at {approval.get('at')}."]
+        return lines
     authority = decision.get("authority") or {}
     lines = _table(
         ["Item", "Value"],
@@ -216,7 +234,6 @@ def _decision_lines(report: Mapping[str, Any]) -> list[str]:
     )
     if not decision.get("rollback"):
         lines += ["", f"No rollback: {decision.get('no_rollback_reason')}"]
-    approval = report.get("approval")
     if approval:
         lines += ["", f"Approved by {approval.get('by')} ({approval.get('role')}) at {approval.get('at')}."]
     elif authority.get("approval_required"):

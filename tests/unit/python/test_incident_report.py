@@ -161,6 +161,18 @@ def test_markdown_without_decision(tmp_path):
     assert "No decision was recorded" in text
 
 
+def test_direct_run_approval_from_completion(tmp_path):
+    result = make_result(tmp_path)
+    del result.facts["promptlib_rollback_decision"]
+    approval = {"by": "Dana Example", "role": "database-administrator", "at": "2025-01-01T12:00:05Z"}
+    result.facts["promptlib_rollback_completed"][HOST]["approval"] = approval
+    built = report.build_report(result)
+    assert built["approval"] == approval
+    text = report.render_markdown(built)
+    assert "No decision was recorded" in text
+    assert "Approved by Dana Example (database-administrator) at 2025-01-01T12:00:05Z." in text
+
+
 def test_write_and_load(tmp_path):
     result = make_result(tmp_path)
     json_path, markdown_path = report.write_report(result)
