@@ -78,9 +78,15 @@ SECRET_NAME = re.compile(r"token|password|passwd|passphrase|secret", re.IGNORECA
 
 
 def parse_extravar(text: str) -> tuple[str, str]:
-    """Parse one ``-e KEY=VALUE`` argument."""
+    """Parse one ``-e KEY=VALUE`` argument.
+
+    Quotes around the whole value are removed, as ansible-playbook does, so
+    ``-e "rollback_approved_by='Kim Example'"`` gives ``Kim Example`` with either.
+    """
     key, separator, value = text.partition("=")
     key = key.strip()
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        value = value[1:-1]
     if not separator or not key:
         raise argparse.ArgumentTypeError(f"invalid extra variable {text!r}: expected KEY=VALUE")
     if SECRET_NAME.search(key):

@@ -124,6 +124,16 @@ def test_usage_errors_exit_2(argv, capsys):
     assert raised.value.code == 2
 
 
+@pytest.mark.parametrize("text, value", [
+    ("rollback_approved_by='Kim Example'", "Kim Example"),
+    ('rollback_approved_by="Kim Example"', "Kim Example"),
+    ("rollback_approved_by=Kim's", "Kim's"),
+    ("rollback_approved_by='", "'"),
+])
+def test_extravar_quotes_removed(text, value):
+    assert cli.parse_extravar(text) == ("rollback_approved_by", value)
+
+
 def test_secret_extravar_message(capsys):
     with pytest.raises(SystemExit):
         cli.main(["run", "full", "-i", "hosts.yml", "-e", "db_password=abc"])
