@@ -20,6 +20,10 @@ description:
   - A notification that cannot be delivered is logged as a warning and in C(notifications.jsonl) in the run's
     artifacts folder, and never fails the rollback. Deliveries run in a background thread, so a slow receiver
     does not slow the rollback; at the end the plugin waits at most twice the delivery timeout per queued delivery.
+  - An invalid target (a non-http URL, an unset C(url_env) variable, an unknown format) is skipped with a warning
+    that names it, and the valid targets still get their notifications. A configuration file that cannot be read
+    turns notifications off with a warning. Both are logged in C(notifications.jsonl) with status C(skipped) when
+    a notifying playbook starts, and neither fails the rollback.
   - Only playbooks whose file name matches O(playbooks) notify, so diagnose, validate and drill setup runs stay quiet.
   - The impact and ETA of the customer notice come from the extra variables C(rollback_impact) and
     C(rollback_eta) when set, else from the file; the ETA defaults to the start plus the procedure's high
@@ -178,27 +182,49 @@ class CallbackModule(CallbackBase):
         self.playbook_name = None
         self.matrix = None
         self.failures = {}
+        # Dicts with target (a name, or None) and message, from set_options.
+        self.config_warnings = []
 
     # ----- setup -----
 
     def set_options(self, task_keys=None, var_options=None, direct=None):
         super().set_options(task_keys=task_keys, var_options=var_options, direct=direct)
+        self.run_dir = self.get_option('run_dir') or os.environ.get('AWX_ISOLATED_DATA_DIR')
         config_file = self.get_option('config_file')
         if not config_file:
             return
+        # The configuration problems are displayed and logged at the start of a
+        # notifying playbook, where ansible-runner turns them into warning events.
         try:
             self.config = notifications.load_config(config_file)
         except notifications.NotifyConfigError as error:
-            self._display.warning(str(error))
+            self.config_warnings = [{'target': None, 'message': str(error)}]
             return
+        self.config_warnings = list(self.config['warnings'])
         interval = self.get_option('interval_minutes')
         if interval is not None:
             if interval > 0:
                 self.config['interval_minutes'] = float(interval)
             else:
-                self._display.warning('PROMPTLIB_NOTIFY_INTERVAL_MINUTES must be above 0, got %s; using %s minutes '
-                                      'from the configuration.' % (interval, self.config['interval_minutes']))
-        self.run_dir = self.get_option('run_dir') or os.environ.get('AWX_ISOLATED_DATA_DIR')
+                self.config_warnings.append({
+                    'target': None,
+                    'message': 'PROMPTLIB_NOTIFY_INTERVAL_MINUTES must be above 0, got %s. Using %s minutes from '
+                               'the configuration.' % (interval, self.config['interval_minutes'])})
+
+    def _warn(self, message: str) -> None:
+        """Display a warning unwrapped, so ansible-runner's warning event carries the message exactly.
+
+        ansible-core 2.17 (Display.warning) wraps unformatted warnings at the terminal width, and that
+        cannot be undone where a path or word was broken.
+        """
+        self._display.warning(message, formatted=True)
+
+    def _report_config_warnings(self) -> None:
+        """Display each configuration problem and log it as a ``skipped`` entry of the delivery log."""
+        for warning in self.config_warnings:
+            self._warn(warning['message'])
+            self._log({'time': notifications.format_time(utc_now()), 'event': 'config', 'target': warning['target'],
+                       'format': None, 'status': 'skipped', 'http_status': None, 'error': warning['message']})
 
     def _record(self, entry: dict) -> None:
         """Log one delivery attempt; a failure to log is displayed, never raised.
@@ -210,16 +236,19 @@ class CallbackModule(CallbackBase):
             count = self.failures.get(entry['target'], 0) + 1
             self.failures[entry['target']] = count
             if count == 1:
-                self._display.warning('The %s notification to %s could not be delivered (%s); the rollback goes on. '
-                                      'Later failures to this target are counted.'
-                                      % (entry['event'], entry['target'], entry['error']))
+                self._warn('The %s notification to %s could not be delivered (%s); the rollback goes on. '
+                           'Later failures to this target are counted.'
+                           % (entry['event'], entry['target'], entry['error']))
+        self._log(entry)
+
+    def _log(self, entry: dict) -> None:
         if not self.run_dir:
             return
         try:
             with open(os.path.join(self.run_dir, DELIVERY_LOG), 'a', encoding='utf-8') as handle:
                 handle.write(json.dumps(entry) + '\n')
         except OSError as error:
-            self._display.warning('Could not write the notification log in %s: %s.' % (self.run_dir, error))
+            self._warn('Could not write the notification log in %s: %s.' % (self.run_dir, error))
 
     def _load_notice_template(self) -> str | None:
         path = self.config.get('notice_template') or os.path.join(
@@ -228,8 +257,8 @@ class CallbackModule(CallbackBase):
             with open(path, encoding='utf-8') as handle:
                 return handle.read()
         except OSError as error:
-            self._display.warning('The customer notice template %s cannot be read (%s); notifications go out without '
-                                  'a customer notice.' % (path, error.strerror))
+            self._warn('The customer notice template %s cannot be read (%s); notifications go out without '
+                       'a customer notice.' % (path, error.strerror))
             return None
 
     # ----- context -----
@@ -298,7 +327,7 @@ class CallbackModule(CallbackBase):
             return notifications.render_notice(self.notice_template, context, context.get('impact'),
                                                self.config['component'])
         except Exception as error:  # a broken template must not stop notifications
-            self._display.warning('The customer notice template failed to render: %s.' % error)
+            self._warn('The customer notice template failed to render: %s.' % error)
             return None
 
     # ----- sending -----
@@ -317,7 +346,7 @@ class CallbackModule(CallbackBase):
             with open(os.path.join(self.run_dir, NOTICE_FILE), 'w', encoding='utf-8') as handle:
                 handle.write('Subject: %s\n\n%s\n' % (notice.get('subject') or '', notice['body']))
         except OSError as error:
-            self._display.warning('Could not write the customer notice in %s: %s.' % (self.run_dir, error))
+            self._warn('Could not write the customer notice in %s: %s.' % (self.run_dir, error))
 
     def _progress_loop(self) -> None:
         interval = self.config['interval_minutes'] * 60.0
@@ -325,14 +354,17 @@ class CallbackModule(CallbackBase):
             try:
                 self._notify('progress')
             except Exception as error:  # keep the timer alive; the rollback must go on
-                self._display.warning('A progress notification failed: %s.' % error)
+                self._warn('A progress notification failed: %s.' % error)
 
     # ----- Ansible events -----
 
     def v2_playbook_on_start(self, playbook):
         self.playbook_name = os.path.basename(getattr(playbook, '_file_name', '') or '')
         pattern = self.get_option('playbooks') or '^rollback'
-        self.active = bool(self.config and self.config['targets'] and re.search(pattern, self.playbook_name))
+        if not re.search(pattern, self.playbook_name):
+            return
+        self._report_config_warnings()
+        self.active = bool(self.config and self.config['targets'])
 
     def v2_playbook_on_play_start(self, play):
         if not self.active or self.deliverer is not None:
@@ -345,7 +377,7 @@ class CallbackModule(CallbackBase):
             self.timer = threading.Thread(target=self._progress_loop, name='promptlib-notify-progress', daemon=True)
             self.timer.start()
         except Exception as error:  # notifications must never fail the rollback
-            self._display.warning('Rollback notifications are off for this run: %s.' % error)
+            self._warn('Rollback notifications are off for this run: %s.' % error)
             self.active = False
 
     def v2_playbook_on_task_start(self, task, is_conditional):
@@ -388,12 +420,12 @@ class CallbackModule(CallbackBase):
             self._approval_from_stats(stats)
             self._notify('end', outcome=outcome, outcome_detail=detail)
         except Exception as error:  # notifications must never fail the rollback
-            self._display.warning('The end notification failed: %s.' % error)
+            self._warn('The end notification failed: %s.' % error)
         finally:
             self.deliverer.close()
             self.deliverer = None
         for target, count in sorted(self.failures.items()):
-            self._display.warning('%d notifications to %s could not be delivered.' % (count, target))
+            self._warn('%d notifications to %s could not be delivered.' % (count, target))
 
     def _approval_from_stats(self, stats) -> None:
         decisions = (getattr(stats, 'custom', {}).get('_run') or {}).get(DECISION_KEY) or {}

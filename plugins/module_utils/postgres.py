@@ -152,6 +152,57 @@ def unquote_role_name(raw: bytes) -> str:
     return text
 
 
+# One identifier as pg_dump or quote_ident() writes it: double-quoted with embedded
+# quotes doubled, or bare (then PostgreSQL folds it to lower case).
+IDENTIFIER = re.compile(r'"((?:[^"]|"")*)"|([A-Za-z_\x80-\U0010ffff][A-Za-z0-9_$\x80-\U0010ffff]*)')
+
+
+def split_qualified_name(text: str, default_schema: str = 'public') -> tuple[str, str]:
+    """Parse the schema-qualified table name at the start of ``text`` into (schema, table).
+
+    ``text`` is a name as pg_dump writes it after COPY or as
+    ``quote_ident(schema) || '.' || quote_ident(table)`` returns it, for example
+    ``public."Mixed Case"``. Anything after the name, such as a COPY column list,
+    is ignored. A name without a schema gets ``default_schema``.
+    Raises ValueError when ``text`` does not start with an identifier.
+    """
+    parts = []
+    position = 0
+    while True:
+        match = IDENTIFIER.match(text, position)
+        if not match:
+            raise ValueError('Expected an SQL identifier at position %d of %r.' % (position, text))
+        if match.group(1) is not None:
+            parts.append(match.group(1).replace('""', '"'))
+        else:
+            parts.append(match.group(2).lower())
+        position = match.end()
+        if len(parts) == 2 or not text.startswith('.', position):
+            break
+        position += 1
+    if len(parts) == 1:
+        return default_schema, parts[0]
+    return parts[0], parts[1]
+
+
+# A name that PostgreSQL reads the same without quotes, unless it is a keyword.
+BARE_IDENTIFIER = re.compile(r'[a-z_][a-z0-9_$]*')
+
+
+def format_qualified_name(schema: str, table: str, quote_all: bool = True) -> str:
+    """Join ``schema`` and ``table`` into one name, for example ``"public"."Mixed Case"``.
+
+    With ``quote_all=False``, a part of lower-case letters, digits, ``_`` and ``$``
+    stays bare, as pg_dump writes it (``public."Mixed Case"``). That form is
+    unambiguous but not always valid SQL, because a keyword such as ``user``
+    stays bare too.
+    """
+    parts = []
+    for part in (schema, table):
+        parts.append(part if not quote_all and BARE_IDENTIFIER.fullmatch(part) else quote_identifier(part))
+    return '.'.join(parts)
+
+
 def database_name_error(name: str, option: str) -> str | None:
     """Return why ``name`` cannot be used as the database name in ``option``, or None if it can.
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime
 import os
 import typing as t
+import urllib.parse
 
 import yaml
 
@@ -44,124 +45,147 @@ SLACK_EMOJI = {'start': ':rotating_light:', 'progress': ':hourglass_flowing_sand
 
 
 class NotifyConfigError(ValueError):
-    """The notification configuration file is missing or invalid."""
+    """The notification configuration file cannot be read or is not a YAML mapping."""
 
 
-def _check_url(where: str, spec: dict, environ: t.Mapping[str, str]) -> tuple[str | None, list[str]]:
-    """Return the URL of a target (from ``url`` or the variable named by ``url_env``) and the problems."""
+def _url_problems(spec: dict, environ: t.Mapping[str, str]) -> tuple[str | None, list[str]]:
+    """Return the URL of a target (from ``url`` or the variable named by ``url_env``) and its problems."""
     if spec.get('url') and spec.get('url_env'):
-        return None, ['%s sets both url and url_env; keep one' % where]
+        return None, ['it sets both url and url_env. Keep one of them']
     url = spec.get('url')
     if spec.get('url_env'):
         url = environ.get(str(spec['url_env']))
         if not url:
-            return None, ['%s reads its URL from %s, which is not set' % (where, spec['url_env'])]
+            return None, ['it reads its URL from the environment variable %s, which is not set. Set %s where '
+                          'promptlib-rollback runs, or give the URL in url' % (spec['url_env'], spec['url_env'])]
     if not url:
-        return None, ['%s has no url or url_env' % where]
+        return None, ['it has no url or url_env. Add one of them']
     if not str(url).startswith(('http://', 'https://')):
-        # The URL may carry a secret, so the message leaves it out.
-        return None, ['%s has a URL that does not start with http:// or https://' % where]
+        # The URL may carry a secret, so the message names only its scheme.
+        scheme = urllib.parse.urlsplit(str(url)).scheme
+        scheme_text = "scheme '%s'" % scheme if scheme else 'no scheme'
+        return None, ['its URL has %s. Use an http:// or https:// URL' % scheme_text]
     return str(url), []
 
 
-def _headers(where: str, spec: dict, environ: t.Mapping[str, str]) -> tuple[dict, list[str]]:
+def _headers(spec: dict, environ: t.Mapping[str, str]) -> tuple[dict, list[str]]:
     headers, problems = {}, []
     for name, value in (spec.get('headers') or {}).items():
         headers[str(name)] = str(value)
     for name, variable in (spec.get('headers_env') or {}).items():
         value = environ.get(str(variable))
         if value is None:
-            problems.append('%s reads header %s from %s, which is not set' % (where, name, variable))
+            problems.append('it reads header %s from the environment variable %s, which is not set. Set %s '
+                            'where promptlib-rollback runs' % (name, variable, variable))
         else:
             headers[str(name)] = value
     return headers, problems
 
 
-def _target(where: str, spec: t.Any, default_format: str | None, environ: t.Mapping[str, str]) -> tuple[dict, list]:
+def _target(name: str, spec: t.Any, default_format: str, environ: t.Mapping[str, str]) -> tuple[dict, list[str]]:
+    """Return a normalized target and its problems. A target with problems must not be used."""
     if not isinstance(spec, dict):
-        return {}, ['%s must be a mapping' % where]
+        return {'name': name}, ['it is a %s. Write it as a mapping with name, format and url or url_env'
+                                % type(spec).__name__]
     problems = []
     target_format = spec.get('format', default_format)
     if target_format not in FORMATS:
-        problems.append('%s has format %r; use one of %s' % (where, target_format, ', '.join(FORMATS)))
+        problems.append("its format '%s' is invalid. Use one of %s" % (target_format, ', '.join(FORMATS)))
     events = spec.get('events', list(EVENTS))
     if not isinstance(events, list) or not events or any(event not in EVENTS for event in events):
-        problems.append('%s has events %r; use a list of %s' % (where, events, ', '.join(EVENTS)))
-    url, url_problems = _check_url(where, spec, environ)
-    headers, header_problems = _headers(where, spec, environ)
-    target = {'name': str(spec.get('name') or where), 'format': target_format, 'url': url,
-              'events': events, 'headers': headers}
+        problems.append('its events %r are invalid. Use a list of %s' % (events, ', '.join(EVENTS)))
+    url, url_problems = _url_problems(spec, environ)
+    headers, header_problems = _headers(spec, environ)
+    target = {'name': name, 'format': target_format, 'url': url, 'events': events, 'headers': headers}
     return target, problems + url_problems + header_problems
 
 
-def _positive_number(data: dict, key: str, default: float, problems: list) -> float:
+def _positive_number(data: dict, key: str, default: float, warnings: list[dict]) -> float:
     value = data.get(key, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        problems.append('%s must be a number above 0, got %r' % (key, value))
+        warnings.append({'target': None, 'message': '%s must be a number above 0, got %r. Using %s.'
+                         % (key, value, default)})
         return default
     return float(value)
+
+
+def _skip(name: str, source: str, problems: list[str]) -> dict:
+    return {'target': name, 'message': 'The notification target %s in %s is skipped because %s.'
+                                       % (name, source, '. Also, '.join(problems))}
 
 
 def parse_config(data: t.Any, source: str, environ: t.Mapping[str, str] | None = None) -> dict:
     """Check a loaded configuration and return it normalized.
 
-    Raises NotifyConfigError listing every problem. Target URLs are never quoted in
-    messages, because webhook URLs often carry a secret.
+    An invalid target is left out of ``targets`` and described in ``warnings``, a
+    list of dicts with ``target`` (its name, or None for a problem outside the
+    targets) and ``message``. An invalid number falls back to its default with a
+    warning. Raises NotifyConfigError only when ``data`` is not a mapping.
+    Target URLs are never quoted in messages, because webhook URLs often carry a secret.
     """
     environ = os.environ if environ is None else environ
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise NotifyConfigError('The notification configuration %s is not a YAML mapping.' % source)
-    problems: list[str] = []
+        raise NotifyConfigError('The notification configuration %s is not a YAML mapping. Fix the file; the rollback '
+                                'runs without notifications until then.' % source)
+    warnings: list[dict] = []
     targets = []
     raw_targets = data.get('targets') or []
     if not isinstance(raw_targets, list):
-        problems.append('targets must be a list')
+        warnings.append({'target': None, 'message': 'targets in %s must be a list of mappings, got a %s, so no '
+                         'webhook target gets notifications.' % (source, type(raw_targets).__name__)})
         raw_targets = []
     for index, spec in enumerate(raw_targets):
-        name = spec.get('name') if isinstance(spec, dict) and spec.get('name') else 'targets[%d]' % index
-        target, target_problems = _target('target %s' % name, spec, 'json', environ)
-        problems.extend(target_problems)
-        targets.append(target)
+        name = str(spec['name']) if isinstance(spec, dict) and spec.get('name') else 'targets[%d]' % index
+        target, problems = _target(name, spec, 'json', environ)
+        if problems:
+            warnings.append(_skip(name, source, problems))
+        else:
+            targets.append(target)
     status_page = data.get('status_page')
     component = DEFAULT_COMPONENT
     if status_page is not None:
-        target, target_problems = _target('status_page', dict(status_page, format='statuspage', name='status page')
-                                          if isinstance(status_page, dict) else status_page, 'statuspage', environ)
-        problems.extend(target_problems)
-        targets.append(target)
+        spec = dict(status_page, format='statuspage') if isinstance(status_page, dict) else status_page
+        target, problems = _target('status page', spec, 'statuspage', environ)
+        if problems:
+            warnings.append(_skip('status page', source, problems))
+        else:
+            targets.append(target)
         if isinstance(status_page, dict) and status_page.get('component'):
             component = str(status_page['component'])
     notice = data.get('customer_notice') or {}
     if not isinstance(notice, dict):
-        problems.append('customer_notice must be a mapping')
+        warnings.append({'target': None, 'message': 'customer_notice in %s must be a mapping, so it is ignored.'
+                         % source})
         notice = {}
-    config = {
+    return {
         'targets': targets,
+        'warnings': warnings,
         'component': component,
-        'interval_minutes': _positive_number(data, 'interval_minutes', DEFAULT_INTERVAL_MINUTES, problems),
-        'timeout_seconds': _positive_number(data, 'timeout_seconds', DEFAULT_TIMEOUT_SECONDS, problems),
+        'interval_minutes': _positive_number(data, 'interval_minutes', DEFAULT_INTERVAL_MINUTES, warnings),
+        'timeout_seconds': _positive_number(data, 'timeout_seconds', DEFAULT_TIMEOUT_SECONDS, warnings),
         'notice_template': notice.get('template'),
         'impact': notice.get('impact'),
         'eta': notice.get('eta'),
     }
-    if problems:
-        raise NotifyConfigError('The notification configuration %s is invalid: %s. Fix the file; the rollback runs '
-                                'without notifications until then.' % (source, '; '.join(problems)))
-    return config
 
 
 def load_config(path: str, environ: t.Mapping[str, str] | None = None) -> dict:
-    """Read and check the YAML configuration at ``path``."""
+    """Read and check the YAML configuration at ``path``.
+
+    Raises NotifyConfigError when the file cannot be read or is not a YAML mapping.
+    """
     try:
         with open(path, encoding='utf-8') as handle:
             data = yaml.safe_load(handle)
     except OSError as error:
         raise NotifyConfigError('The notification configuration %s cannot be read: %s. Fix the path in '
-                                'PROMPTLIB_NOTIFY_CONFIG.' % (path, error.strerror)) from error
+                                'PROMPTLIB_NOTIFY_CONFIG; the rollback runs without notifications until then.'
+                                % (path, error.strerror)) from error
     except yaml.YAMLError as error:
-        raise NotifyConfigError('The notification configuration %s is not valid YAML: %s' % (path, error)) from error
+        raise NotifyConfigError('The notification configuration %s is not valid YAML: %s. Fix the file; the rollback '
+                                'runs without notifications until then.' % (path, error)) from error
     return parse_config(data, path, environ)
 
 

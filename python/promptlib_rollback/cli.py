@@ -78,9 +78,15 @@ SECRET_NAME = re.compile(r"token|password|passwd|passphrase|secret", re.IGNORECA
 
 
 def parse_extravar(text: str) -> tuple[str, str]:
-    """Parse one ``-e KEY=VALUE`` argument."""
+    """Parse one ``-e KEY=VALUE`` argument.
+
+    Quotes around the whole value are removed, as ansible-playbook does, so
+    ``-e "rollback_approved_by='Kim Example'"`` gives ``Kim Example`` with either.
+    """
     key, separator, value = text.partition("=")
     key = key.strip()
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        value = value[1:-1]
     if not separator or not key:
         raise argparse.ArgumentTypeError(f"invalid extra variable {text!r}: expected KEY=VALUE")
     if SECRET_NAME.search(key):
@@ -238,6 +244,7 @@ def print_run_summary(result: RunResult, stream: TextIO, *, ttr_seconds: float |
         rows.append(("Hosts", "no host matched the inventory and the play's host pattern"))
     if result.error:
         rows.append(("Error", result.error))
+    rows.extend(("Warning", warning) for warning in result.warnings)
     rows.append(("Artifacts", result.artifacts_dir))
     width = max(len(row[0]) for row in rows) + 1
     for label, value in rows:

@@ -382,8 +382,9 @@ def run_drill(
 ) -> DrillResult:
     """Run drill ``scenario`` (a key of SCENARIOS) in a fresh container.
 
-    The container is named ``container`` (default ``promptlib-drill-<scenario>``)
-    and is removed at the end, whatever the outcome, unless ``keep`` is set.
+    The container is named ``container`` (default ``promptlib-drill-<scenario>-``
+    and 6 random hex digits), which must not exist yet, and is removed at the
+    end, whatever the outcome, unless ``keep`` is set.
     ``ttr_seconds`` is the rollback run's duration when it succeeded and None
     otherwise. ``event_callback`` receives the steps, and ``on_event`` the
     step events, of both the setup and the rollback run. Setting
@@ -392,7 +393,8 @@ def run_drill(
     skips the rollback run.
 
     Raises:
-        ConfigurationError: the scenario is unknown or the collection is not found.
+        ConfigurationError: the scenario is unknown, the collection is not
+            found or the named container exists.
         DrillError: the image, the container or the setup run failed, so the
             rollback was never tried. ``DrillError.run`` contains the setup
             result when there is one.
@@ -404,9 +406,15 @@ def run_drill(
     setup_playbook = resolve_playbook(SETUP_PLAYBOOK, root)
     rollback_playbook = resolve_playbook(spec.playbook, root)
     base = Path(artifacts_root).expanduser().resolve() if artifacts_root else default_artifacts_root(root)
+    env = podman_env(root)
+    # A named container may hold someone's kept drill, so it is never replaced.
+    if container and container_exists(name, env):
+        raise ConfigurationError(
+            f"Container {name} already exists, and a drill never replaces one. Remove it with "
+            f"`podman rm -f {name}` if it is no longer needed, or choose another --container name."
+        )
     drill_dir = base / f"drill-{spec.name}-{new_run_id()}"
     drill_dir.mkdir(parents=True, mode=0o700)
-    env = podman_env(root)
     # The podman connection plugin calls podman too, so it needs the same settings.
     ansible_env = {"CONTAINERS_CONF": env["CONTAINERS_CONF"]}
     # The drill container is new and only this run talks to it, so a random

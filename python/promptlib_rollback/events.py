@@ -13,6 +13,7 @@ the ``playbook_on_stats`` event:
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -25,6 +26,9 @@ logger = logging.getLogger(__name__)
 REFUSED_KEY = "promptlib_rollback_refused"
 COMPLETED_KEY = "promptlib_rollback_completed"
 MESSAGE_MAX_CHARS = 500
+WARNING_PREFIX = "[WARNING]: "
+# ANSI SGR sequences, which ansible-core puts around each line of a colored warning.
+ANSI_SGR = re.compile(r"\x1b\[[0-9;]*m")
 STDERR_TAIL_CHARS = 300
 
 # ansible-runner's final status for runs it stopped itself.
@@ -113,6 +117,25 @@ def step_from_event(event: Mapping[str, Any]) -> StepResult | None:
     )
 
 
+def warning_from_event(event: Mapping[str, Any]) -> str | None:
+    """Return the text of a ``warning`` event as one line, or None for other events.
+
+    ansible-core colors each line of a warning and, unless the caller passed
+    ``formatted=True``, wraps it at the terminal width. The lines are stripped of
+    color and joined with spaces.
+    """
+    # NOTE: a wrapped warning gains a space where ansible-core broke a word
+    # longer than the line or split one after a hyphen. The notify callback
+    # passes formatted=True, so its warnings come through exactly.
+    if event.get("event") != "warning":
+        return None
+    text = ANSI_SGR.sub("", str(event.get("stdout") or ""))
+    line = " ".join(part.strip() for part in text.splitlines() if part.strip())
+    if line.startswith(WARNING_PREFIX):
+        line = line[len(WARNING_PREFIX):]
+    return truncate(line) if line else None
+
+
 def _host_counts(stats: Mapping[str, Any], key: str) -> dict[str, int]:
     counts = stats.get(key) or {}
     return {str(host): int(count) for host, count in counts.items()}
@@ -129,6 +152,9 @@ class RunEventCollector:
         self.steps: list[StepResult] = []
         self.stats: dict[str, Any] | None = None
         self.no_hosts_matched = False
+        # Warnings that ansible-playbook displayed outside a task result, such as
+        # undeliverable notifications, one line each in the order they arrived.
+        self.warnings: list[str] = []
         self._step_callback = step_callback
         self._start_callback = start_callback
         # Tasks started and not finished, by (host, task uuid), in start order.
@@ -148,6 +174,10 @@ class RunEventCollector:
             self._mark_rescued_steps(self.stats)
         elif kind == "runner_on_start":
             self._record_start(data, event.get("created"))
+        elif kind == "warning":
+            warning = warning_from_event(event)
+            if warning:
+                self.warnings.append(warning)
         else:
             step = step_from_event(event)
             if step is not None:

@@ -29,6 +29,9 @@ REPORT_JSON = "report.json"
 REPORT_MARKDOWN = "report.md"
 RESULT_FILENAME = "result.json"
 NOTIFICATION_LOG = "notifications.jsonl"
+# The event of the notification log entries that describe a skipped target or
+# another configuration problem, not a delivery attempt.
+CONFIG_EVENT = "config"
 CUSTOMER_NOTICE = "customer-notice.txt"
 RUN_ID_PATTERN = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{8}$")
 
@@ -140,6 +143,20 @@ def _host_section(result: RunResult, host: str) -> dict[str, Any]:
     }
 
 
+def _approval(decision: Any, completed: Mapping[str, Any] | None) -> Any:
+    """Return the recorded approval: the decision's, or else the first that a host's completion record names.
+
+    A procedure's playbook run directly has no decision, but the gradual, feature and
+    database-only rollbacks record their approval with their completion.
+    """
+    if isinstance(decision, Mapping) and decision.get("approval"):
+        return decision["approval"]
+    for record in (completed or {}).values():
+        if isinstance(record, Mapping) and record.get("approval"):
+            return record["approval"]
+    return None
+
+
 def build_report(result: RunResult) -> dict[str, Any]:
     """Build the incident report of one run as JSON-ready data."""
     run_dir = Path(result.artifacts_dir) if result.artifacts_dir else None
@@ -161,7 +178,7 @@ def build_report(result: RunResult) -> dict[str, Any]:
         "error": result.error,
         "failed_step": result.failed_step.to_dict() if result.failed_step else None,
         "decision": decision,
-        "approval": decision.get("approval") if isinstance(decision, Mapping) else None,
+        "approval": _approval(decision, result.facts.get(COMPLETED_KEY)),
         "downtime_seconds": max(downtimes) if downtimes else None,
         "hosts": host_sections,
         "timeline": [step.to_dict() for step in result.steps],
@@ -196,8 +213,12 @@ def _offset(started_at: str, moment: str | None) -> str:
 
 def _decision_lines(report: Mapping[str, Any]) -> list[str]:
     decision = report.get("decision")
+    approval = report.get("approval")
     if not isinstance(decision, Mapping):
-        return ["No decision was recorded: the procedure's playbook ran directly, not through playbooks/rollback.yml."]
+        lines = ["No decision was recorded: the procedure's playbook ran directly, not through playbooks/rollback.yml."]
+        if approval:
+            lines += ["", f"Approved by {approval.get('by')} ({approval.get('role')}) at {approval.get('at')}."]
+        return lines
     authority = decision.get("authority") or {}
     lines = _table(
         ["Item", "Value"],
@@ -213,7 +234,6 @@ def _decision_lines(report: Mapping[str, Any]) -> list[str]:
     )
     if not decision.get("rollback"):
         lines += ["", f"No rollback: {decision.get('no_rollback_reason')}"]
-    approval = report.get("approval")
     if approval:
         lines += ["", f"Approved by {approval.get('by')} ({approval.get('role')}) at {approval.get('at')}."]
     elif authority.get("approval_required"):
@@ -263,6 +283,27 @@ def _host_lines(host: str, section: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _notification_lines(entries: list[dict[str, Any]]) -> list[str]:
+    """Render the delivery attempts as a table and the configuration problems as a list after it."""
+    deliveries = [entry for entry in entries if entry.get("event") != CONFIG_EVENT]
+    problems = [entry for entry in entries if entry.get("event") == CONFIG_EVENT]
+    lines: list[str] = []
+    if deliveries:
+        lines += _table(
+            ["Time", "Event", "Target", "Status", "Detail"],
+            [[n.get("time"), n.get("event"), n.get("target"), n.get("status"), n.get("error") or n.get("http_status")]
+             for n in deliveries],
+        )
+    elif problems:
+        lines.append("None sent, because of the configuration problems below.")
+    else:
+        lines.append("None sent (no notification configuration, or this playbook does not notify).")
+    if problems:
+        lines += ["", "Skipped by the notification configuration:", ""]
+        lines += [f"- {entry.get('error')}" for entry in problems]
+    return lines
+
+
 def render_markdown(report: Mapping[str, Any]) -> str:
     """Render a report from :func:`build_report` as Markdown."""
     lines = [f"# Rollback report {report['run_id']}", ""]
@@ -289,15 +330,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     lines += ["", "## Hosts", ""]
     for host, section in report["hosts"].items():
         lines += _host_lines(host, section)
-    lines += ["## Notifications", ""]
-    if report.get("notifications"):
-        lines += _table(
-            ["Time", "Event", "Target", "Status", "Detail"],
-            [[n.get("time"), n.get("event"), n.get("target"), n.get("status"), n.get("error") or n.get("http_status")]
-             for n in report["notifications"]],
-        )
-    else:
-        lines.append("None sent (no notification configuration, or this playbook does not notify).")
+    lines += ["## Notifications", ""] + _notification_lines(report.get("notifications") or [])
     if report.get("customer_notice"):
         lines += ["", f"Customer notice: {report['customer_notice']}"]
     lines += ["", "## Timeline", ""]

@@ -85,7 +85,9 @@ class RunResult:
     ``runner_status`` come from ansible-runner. ``error`` explains a failure
     that no step shows, such as a syntax error or a host that never reported
     completion. ``cancelled_step`` is the step that was running when a
-    cancelled run stopped. docs/python-api.md describes every field.
+    cancelled run stopped. ``warnings`` contains the warnings that
+    ansible-playbook displayed outside task results, one line each.
+    docs/python-api.md describes every field.
     """
 
     FORMAT_VERSION: ClassVar[int] = JSON_FORMAT_VERSION
@@ -107,6 +109,7 @@ class RunResult:
     error: str | None = None
     check_mode: bool = False
     cancelled_step: StepResult | None = None
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def succeeded(self) -> bool:

@@ -521,6 +521,7 @@ def _finish(
         error=error,
         check_mode=prepared.check,
         cancelled_step=cancelled_step,
+        warnings=list(collector.warnings),
     )
     (prepared.run_dir / RESULT_FILENAME).write_text(result.to_json() + "\n", encoding="utf-8")
     write_report_quietly(result)

@@ -9,6 +9,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from promptlib_rollback.report import load_report
 from promptlib_rollback.results import RunResult
 from promptlib_rollback.runner import run_playbook
 
@@ -96,3 +97,13 @@ class DrillHost:
             pm2 jlist 2>/dev/null | python3 -c '{PM2_SUMMARY}'
         """
         return self.sh(script).stdout
+
+
+def preserved_files(host: DrillHost, result: RunResult) -> dict[str, set[str]]:
+    """Return, per phase (before, after), the files the run preserved from the host, as its report names them."""
+    logs = load_report(result.run_id, host.artifacts)["hosts"][host.name]["logs"]
+    found = {}
+    for phase in ("before", "after"):
+        folder = Path(logs[phase]["path"])
+        found[phase] = {str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file()}
+    return found

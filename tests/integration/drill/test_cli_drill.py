@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from drill_host import new_container_name
-from promptlib_rollback.drill import container_exists, podman_env, remove_container
+from promptlib_rollback.drill import container_exists, podman_env, remove_container, run_drill
+from promptlib_rollback.errors import ConfigurationError
 
 pytestmark = pytest.mark.integration
 
@@ -51,3 +52,19 @@ def test_drill_command_json(tmp_path):
     assert drill_folder.parent == tmp_path
     assert json.loads((drill_folder / "drill.json").read_text())["outcome"] == "succeeded"
     assert not container_exists(name, podman_env())
+
+
+def test_drill_keeps_existing_container(tmp_path):
+    name = new_container_name()
+    env = podman_env()
+    subprocess.run(["podman", "create", "--name", name, "localhost/promptlib-drill:latest", "true"],
+                   env=env, check=True, capture_output=True)
+    try:
+        with pytest.raises(ConfigurationError) as error:
+            run_drill("app-failure", container=name, artifacts_root=tmp_path)
+        assert container_exists(name, env)
+    finally:
+        remove_container(name, env=env)
+    assert f"Container {name} already exists" in str(error.value)
+    assert f"podman rm -f {name}" in str(error.value)
+    assert list(tmp_path.iterdir()) == []

@@ -2,15 +2,16 @@
 
 The tests run in file order on one container. Refusals and check mode come
 first, and each leaves the host as it found it. Then the plain SQL backup is
-restored with the swap strategy and run a second time. Last, a new deployment
-with a custom-format backup is rolled back in place.
+restored with the swap strategy and run a second time, and a backup with
+quoted table names is restored over it. Last, a new deployment with a
+custom-format backup is rolled back in place.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from drill_host import APP_ROOT, DrillHost
+from drill_host import APP_ROOT, DrillHost, preserved_files
 
 pytestmark = pytest.mark.integration
 
@@ -132,6 +133,9 @@ def test_swap_restores_every_backup_row(drill_host):
     sha256 = drill_host.sh(f"sha256sum {PLAIN_BACKUP}").stdout.split()[0]
     assert completed["went_live"]["backup"]["sha256"] == sha256
     assert completed["approval"]["by"] == "Dana Example"
+    logs = preserved_files(drill_host, result)
+    assert {"var/log/prompt-library/application.log", "metrics/health.json"} <= logs["before"]
+    assert {"var/log/prompt-library/application.log", "metrics/health.json"} <= logs["after"]
 
 
 def test_failed_database_and_dump_kept(drill_host):
@@ -156,6 +160,39 @@ def test_second_run_changes_nothing(drill_host):
     changed = [f"{step.role}: {step.task}" for step in result.steps if step.changed]
     assert changed == []
     assert state(drill_host) == before
+
+
+# A table whose name pg_dump quotes (a space and capitals) and a table in a schema other than public.
+QUOTED_TABLES_SQL = """
+CREATE SCHEMA audit;
+CREATE TABLE public."Mixed Case" (id integer, "Full Name" text);
+CREATE TABLE audit.events (id integer, at text);
+COPY public."Mixed Case" (id, "Full Name") FROM stdin;
+1\tAda Lovelace
+2\tGrace Hopper
+\\.
+COPY audit.events (id, at) FROM stdin;
+1\t2026-01-01
+\\.
+"""
+
+
+@pytest.fixture
+def backup_with_quoted_tables(drill_host):
+    """Append tables with quoted names to the plain backup, so it no longer matches the manifest."""
+    drill_host.sh(f"cp -a {PLAIN_BACKUP} /root/backup.aside && cat >> {PLAIN_BACKUP} <<'SQL'\n{QUOTED_TABLES_SQL}SQL")
+    yield
+    drill_host.sh(f"cp -a /root/backup.aside {PLAIN_BACKUP}")
+
+
+def test_quoted_table_names_verified(drill_host, backup_with_quoted_tables):
+    result = drill_host.run(PLAYBOOK, {**APPROVAL, "promptlib_force_mismatched_backup": True})
+    assert result.outcome == "succeeded", result.error or result.failed_step
+    completed = result.facts["promptlib_rollback_completed"][drill_host.name]
+    assert completed["tables"]['public."Mixed Case"'] == 2
+    assert completed["tables"]["audit.events"] == 1
+    assert completed["tables"]["public.prompt_templates"] == TEMPLATE_ROWS
+    assert psql(drill_host, DB, "SELECT count(*) FROM audit.events") == "1"
 
 
 def test_custom_backup_restored_in_place(drill_host):

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from drill_host import APP_ROOT, DrillHost
+from drill_host import APP_ROOT, DrillHost, preserved_files
 
 pytestmark = pytest.mark.integration
 
@@ -95,6 +95,9 @@ def test_rollback_disables_unhealthy_validation(drill_host):
     assert completed["flags"]["TEMPLATE_VALIDATION_ENABLED"] is False
     assert completed["approval"]["role"] == "backend-lead"
     assert result.facts["promptlib_rollback_components"][drill_host.name]["unhealthy"] == []
+    logs = preserved_files(drill_host, result)
+    assert {"var/log/prompt-library/application.log", "metrics/health.json"} <= logs["before"]
+    assert {"var/log/prompt-library/application.log", "metrics/health.json"} <= logs["after"]
 
 
 def test_validation_requests_pass(drill_host):

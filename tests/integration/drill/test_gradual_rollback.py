@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from drill_host import APP_ROOT, DrillHost
+from drill_host import APP_ROOT, DrillHost, preserved_files
 
 pytestmark = pytest.mark.integration
 
@@ -79,6 +79,22 @@ def test_refused_without_approval(drill_host):
 def test_refused_with_other_role(drill_host):
     assert_refused_unchanged(drill_host, "but Kim approved as backend-lead",
                              rollback_approved_by="Kim", rollback_approver_role="backend-lead")
+
+
+def test_refused_misspelt_stage_flag(drill_host):
+    stages = [{"name": "viewing", "flags": {"viewng": True}}]
+    assert_refused_unchanged(drill_host, "(unknown: viewng)", **APPROVAL, promptlib_reenable_stages=stages)
+
+
+def test_refused_stage_without_flags(drill_host):
+    stages = [{"name": "viewing"}]
+    assert_refused_unchanged(drill_host, "each with a unique name and a flags dict", **APPROVAL,
+                             promptlib_reenable_stages=stages)
+
+
+def test_refused_misspelt_disable_flag(drill_host):
+    assert_refused_unchanged(drill_host, "(unknown: creaton)", **APPROVAL,
+                             promptlib_gradual_disable={"creaton": False})
 
 
 def test_check_mode_changes_nothing(drill_host):
@@ -165,6 +181,9 @@ def test_resumed_run_completes(drill_host):
     assert admin_get(drill_host, "/api/admin/maintenance")["enabled"] is False
     copies = drill_host.sh(f"ls {APP_ROOT}/.env.before-gradual-rollback-*").stdout.split()
     assert len(copies) == 1
+    logs = preserved_files(drill_host, result)
+    assert {"var/log/prompt-library/application.log", "metrics/health.json"} <= logs["before"]
+    assert {"var/log/prompt-library/application.log", "metrics/health.json"} <= logs["after"]
 
 
 def test_second_run_changes_nothing(drill_host):

@@ -228,7 +228,7 @@ def test_cli_check_redraws_status_line(drill_host):
     redraws = output.count("\r\x1b[K")
     assert redraws > 10
     status_lines = [part for part in output.split("\r\x1b[K") if part.startswith("[")]
-    assert any(f"full  step 1  {drill_host.name}  preflight : " in line for line in status_lines)
+    assert any(f"full  step 1  {drill_host.name}  run_lock : " in line for line in status_lines)
     assert any(re.match(r"\[\s*\d+\.\ds\] full  step \d+ ", line) for line in status_lines)
     assert "Mode:" in output
     assert "check mode: nothing was changed" in output
@@ -247,7 +247,7 @@ def test_cli_plain_lines_and_interrupt(drill_host):
     process.send_signal(signal.SIGINT)
     rest, errors = process.communicate(timeout=RUN_TIMEOUT_SECONDS)
 
-    assert re.match(rf"\[\s*\d+\.\ds\] {re.escape(drill_host.name)}  preflight : .+  (ok|changed|skipped)$", first)
+    assert re.match(rf"\[\s*\d+\.\ds\] {re.escape(drill_host.name)}  run_lock : .+  (ok|changed|skipped)$", first)
     assert process.returncode == 5, rest + errors
     assert "\r" not in first + rest
     assert re.search(r"^Outcome: +cancelled$", rest, re.MULTILINE)

@@ -83,6 +83,14 @@ def test_wrong_role_refused(tmp_path):
     assert "Sam Doe approved as backend-lead" in result.refused_reason
 
 
+@pytest.mark.parametrize("name", ["-", "''", " 42 "])
+def test_placeholder_approver_refused(tmp_path, name):
+    result = run_dispatcher(tmp_path, {"rollback_issue": "performance-degradation",
+                                       "rollback_approved_by": name, "rollback_approver_role": "product-manager"})
+    assert result.outcome == "refused"
+    assert "no approver name was given" in result.refused_reason
+
+
 def test_approval_for_immediate_checked(tmp_path):
     result = run_dispatcher(tmp_path, {"rollback_issue": "minor-ui-issues", "rollback_approved_by": "Pat Kim",
                                        "rollback_approver_role": "product-manager"})

@@ -145,6 +145,7 @@ def test_undeliverable_target_logged_not_failed(tmp_path, notify_config):
     failed = [entry for entry in entries if entry["status"] == "failed"]
     assert {entry["target"] for entry in failed} == {"unreachable"}
     assert {entry["event"] for entry in failed} >= {"start", "end"}
+    assert any("notification to unreachable could not be delivered" in warning for warning in result.warnings)
     report = load_report(result.run_id, tmp_path / "artifacts")
     assert len(report["notifications"]) == len(entries)
 
@@ -182,3 +183,56 @@ def test_other_playbooks_stay_quiet(tmp_path, notify_config):
     result = run_playbook(playbook, LOCAL_INVENTORY, artifacts_root=tmp_path / "artifacts", envvars=notify_config)
     assert result.outcome == "succeeded"
     assert Receiver.received == []
+
+
+def test_invalid_targets_skipped_valid_notified(tmp_path, receiver, monkeypatch):
+    monkeypatch.delenv("PROMPTLIB_UNSET_WEBHOOK", raising=False)
+    config = tmp_path / "notify-bad.yml"
+    config.write_text(
+        f"""
+targets:
+  - name: ftp-hook
+    url: ftp://127.0.0.1/hook
+  - name: file-hook
+    url: file:///tmp/hook
+  - name: env-hook
+    url_env: PROMPTLIB_UNSET_WEBHOOK
+  - name: teams-hook
+    format: teams
+    url: {receiver}/teams
+  - name: good-hook
+    url: {receiver}/good
+""",
+        encoding="utf-8",
+    )
+    playbook = tmp_path / "rollback-slow.yml"
+    playbook.write_text(SLOW_ROLLBACK.replace("seconds: 3", "seconds: 1"), encoding="utf-8")
+    result = run_playbook(playbook, LOCAL_INVENTORY, {"rollback_issue": "minor-ui-issues"},
+                          artifacts_root=tmp_path / "artifacts", envvars={"PROMPTLIB_NOTIFY_CONFIG": str(config)})
+    assert result.outcome == "succeeded", result.error
+    assert [body["event"] for body in by_path("/good")] == ["start", "end"]
+    assert by_path("/teams") == []
+    run_dir = tmp_path / "artifacts" / result.run_id
+    entries = [json.loads(line) for line in (run_dir / "notifications.jsonl").read_text().splitlines()]
+    skipped = {entry["target"]: entry["error"] for entry in entries if entry["status"] == "skipped"}
+    assert set(skipped) == {"ftp-hook", "file-hook", "env-hook", "teams-hook"}
+    assert "scheme 'file'" in skipped["file-hook"]
+    assert "PROMPTLIB_UNSET_WEBHOOK, which is not set" in skipped["env-hook"]
+    assert "format 'teams' is invalid" in skipped["teams-hook"]
+    assert sorted(warning for warning in result.warnings if "is skipped" in warning) == sorted(skipped.values())
+    markdown = (run_dir / "report.md").read_text()
+    assert "Skipped by the notification configuration:" in markdown
+    assert "The notification target teams-hook" in markdown
+
+
+def test_missing_config_reported(tmp_path):
+    playbook = tmp_path / "rollback-quick.yml"
+    playbook.write_text(SLOW_ROLLBACK.replace("seconds: 3", "seconds: 1"), encoding="utf-8")
+    missing = tmp_path / "none.yml"
+    result = run_playbook(playbook, LOCAL_INVENTORY, {"rollback_issue": "minor-ui-issues"},
+                          artifacts_root=tmp_path / "artifacts", envvars={"PROMPTLIB_NOTIFY_CONFIG": str(missing)})
+    assert result.outcome == "succeeded", result.error
+    markdown = (tmp_path / "artifacts" / result.run_id / "report.md").read_text()
+    assert f"The notification configuration {missing} cannot be read" in markdown
+    assert any(warning.startswith(f"The notification configuration {missing} cannot be read")
+               for warning in result.warnings)

@@ -124,6 +124,16 @@ def test_usage_errors_exit_2(argv, capsys):
     assert raised.value.code == 2
 
 
+@pytest.mark.parametrize("text, value", [
+    ("rollback_approved_by='Kim Example'", "Kim Example"),
+    ('rollback_approved_by="Kim Example"', "Kim Example"),
+    ("rollback_approved_by=Kim's", "Kim's"),
+    ("rollback_approved_by='", "'"),
+])
+def test_extravar_quotes_removed(text, value):
+    assert cli.parse_extravar(text) == ("rollback_approved_by", value)
+
+
 def test_secret_extravar_message(capsys):
     with pytest.raises(SystemExit):
         cli.main(["run", "full", "-i", "hosts.yml", "-e", "db_password=abc"])
@@ -289,6 +299,30 @@ def test_run_human_cancelled_summary(fake_run_procedure, monkeypatch):
     assert "Outcome:" in output
     assert "Cancelled at:" in output
     assert "web1  switch : Start pm2: The run was cancelled before this task started on web1." in output
+
+
+def with_warnings(procedure, inventory, extravars=None, **options):
+    result = make_run("succeeded")
+    result.warnings = ["The notification target teams-hook in notify.yml is skipped because its format 'teams' "
+                       "is invalid. Use one of slack, json, statuspage.",
+                       "2 notifications to ops could not be delivered."]
+    return result
+
+
+def test_run_human_prints_warnings(monkeypatch):
+    monkeypatch.setattr(api, "run", with_warnings)
+    exit_code, output = run_main(["run", "full", "-i", "hosts.yml"])
+    assert exit_code == 0
+    lines = output.splitlines()
+    assert any(line.startswith("Warning:") and "target teams-hook" in line for line in lines)
+    assert any(line.startswith("Warning:") and "2 notifications to ops" in line for line in lines)
+
+
+def test_run_json_lists_warnings(monkeypatch):
+    monkeypatch.setattr(api, "run", with_warnings)
+    exit_code, output = run_main(["run", "full", "-i", "hosts.yml", "--json"])
+    assert exit_code == 0
+    assert json.loads(output)["warnings"][1] == "2 notifications to ops could not be delivered."
 
 
 def test_run_passes_keep_runs(fake_run_procedure):

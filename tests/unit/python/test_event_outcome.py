@@ -13,6 +13,7 @@ from promptlib_rollback.events import (
     REFUSED_KEY,
     RunEventCollector,
     step_from_event,
+    warning_from_event,
 )
 
 PLAYBOOK = "/srv/collection/playbooks/rollback-full.yml"
@@ -435,3 +436,29 @@ def test_held_steps_before_any_task():
     steps = RunEventCollector().held_steps("Gathering Facts", None)
     assert [(step.host, step.task) for step in steps] == [("", "Gathering Facts")]
     assert steps[0].message == "The run was cancelled before this task started."
+
+
+# A warning as ansible-runner 2.4 reports it: wrapped at 80 columns, each line colored.
+WRAPPED_WARNING = (
+    "\x1b[1;35m[WARNING]: The start notification to ops could not be delivered ([Errno 111]\x1b[0m\r\n"
+    "\x1b[1;35mConnection refused); the rollback goes on.\x1b[0m"
+)
+
+
+def test_warning_joined_to_one_line():
+    event = dict(_event("warning", {"warning": True}), stdout=WRAPPED_WARNING)
+    assert warning_from_event(event) == (
+        "The start notification to ops could not be delivered ([Errno 111] Connection refused); the rollback goes on."
+    )
+
+
+def test_warning_ignores_other_events():
+    assert warning_from_event(dict(_event("verbose", {}), stdout="[WARNING]: not a warning event")) is None
+
+
+def test_collector_keeps_warnings_in_order():
+    collector = RunEventCollector()
+    collector.handle(dict(_event("warning", {"warning": True}), stdout="[WARNING]: first"))
+    collector.handle(dict(_event("verbose", {}), stdout="Pausing for 1 seconds"))
+    collector.handle(dict(_event("warning", {"warning": True}), stdout="\x1b[1;35m[WARNING]: second\x1b[0m"))
+    assert collector.warnings == ["first", "second"]

@@ -112,6 +112,36 @@ def test_notifications_read(tmp_path):
                                                              "status": "delivered"}]
 
 
+def write_log(tmp_path, *entries):
+    log = tmp_path / RUN_ID / "notifications.jsonl"
+    log.write_text("".join(json.dumps(entry) + "\n" for entry in entries))
+
+
+SKIPPED_TEAMS = {"event": "config", "target": "teams-hook", "status": "skipped",
+                 "error": "The notification target teams-hook in notify.yml is skipped because its format 'teams' "
+                          "is invalid. Use one of slack, json, statuspage."}
+
+
+def test_markdown_lists_skipped_targets(tmp_path):
+    result = make_result(tmp_path)
+    write_log(tmp_path, SKIPPED_TEAMS, {"time": "2025-01-01T12:00:01Z", "event": "start", "target": "ops",
+                                        "status": "delivered", "http_status": 200})
+    text = report.render_markdown(report.build_report(result))
+    assert "| 2025-01-01T12:00:01Z | start | ops | delivered | 200 |" in text
+    assert "Skipped by the notification configuration:" in text
+    assert f"- {SKIPPED_TEAMS['error']}" in text
+    assert "| config |" not in text
+
+
+def test_markdown_unreadable_config(tmp_path):
+    result = make_result(tmp_path)
+    message = "The notification configuration /tmp/none.yml cannot be read: No such file or directory."
+    write_log(tmp_path, {"event": "config", "target": None, "status": "skipped", "error": message})
+    text = report.render_markdown(report.build_report(result))
+    assert "None sent, because of the configuration problems below." in text
+    assert f"- {message}" in text
+
+
 def test_markdown_sections(tmp_path):
     text = report.render_markdown(report.build_report(make_result(tmp_path)))
     assert text.startswith(f"# Rollback report {RUN_ID}")
@@ -129,6 +159,18 @@ def test_markdown_without_decision(tmp_path):
     del result.facts["promptlib_rollback_decision"]
     text = report.render_markdown(report.build_report(result))
     assert "No decision was recorded" in text
+
+
+def test_direct_run_approval_from_completion(tmp_path):
+    result = make_result(tmp_path)
+    del result.facts["promptlib_rollback_decision"]
+    approval = {"by": "Dana Example", "role": "database-administrator", "at": "2025-01-01T12:00:05Z"}
+    result.facts["promptlib_rollback_completed"][HOST]["approval"] = approval
+    built = report.build_report(result)
+    assert built["approval"] == approval
+    text = report.render_markdown(built)
+    assert "No decision was recorded" in text
+    assert "Approved by Dana Example (database-administrator) at 2025-01-01T12:00:05Z." in text
 
 
 def test_write_and_load(tmp_path):

@@ -153,6 +153,40 @@ def test_unquote_role_name(raw, expected):
     assert postgres.unquote_role_name(raw) == expected
 
 
+@pytest.mark.parametrize('text, expected', [
+    ('public.prompt_templates', ('public', 'prompt_templates')),
+    ('public."Mixed Case"', ('public', 'Mixed Case')),
+    ('public."Mixed Case" (id, "Full Name") FROM stdin;', ('public', 'Mixed Case')),
+    ('audit.events (id, at) FROM stdin;', ('audit', 'events')),
+    ('"Audit Log"."a.b ""quoted"""', ('Audit Log', 'a.b "quoted"')),
+    ('"public"."events"', ('public', 'events')),
+    ('Audit.Events', ('audit', 'events')),
+    ('prompt_templates', ('public', 'prompt_templates')),
+    ('"Mixed Case" (id)', ('public', 'Mixed Case')),
+    ('public."é table"', ('public', 'é table')),
+])
+def test_split_qualified_name(text, expected):
+    assert postgres.split_qualified_name(text) == expected
+
+
+@pytest.mark.parametrize('text', ['', ' public.t', '"unterminated', 'public.', '(id)'])
+def test_split_qualified_name_rejects(text):
+    with pytest.raises(ValueError):
+        postgres.split_qualified_name(text)
+
+
+@pytest.mark.parametrize('schema, table, quote_all, expected', [
+    ('public', 'Mixed "Case"', True, '"public"."Mixed ""Case"""'),
+    ('public', 'events', True, '"public"."events"'),
+    ('public', 'events', False, 'public.events'),
+    ('public', 'Mixed Case', False, 'public."Mixed Case"'),
+    ('Audit', 'a.b', False, '"Audit"."a.b"'),
+    ('public', 'cost$', False, 'public.cost$'),
+])
+def test_format_qualified_name(schema, table, quote_all, expected):
+    assert postgres.format_qualified_name(schema, table, quote_all=quote_all) == expected
+
+
 @pytest.mark.parametrize('name', ['promptlib_production', 'Mixed Case', 'a' * 63, 'é' * 31])
 def test_database_name_accepted(name):
     assert postgres.database_name_error(name, 'db') is None

@@ -64,25 +64,53 @@ def test_config_defaults_interval():
     assert config['timeout_seconds'] == 5.0
 
 
-@pytest.mark.parametrize('data, expected', [
-    ({'targets': [{'name': 'a', 'format': 'teams', 'url': 'http://127.0.0.1/x'}]}, "format 'teams'"),
-    ({'targets': [{'name': 'a'}]}, 'target a has no url or url_env'),
-    ({'targets': [{'name': 'a', 'url_env': 'UNSET_VARIABLE'}]}, 'UNSET_VARIABLE, which is not set'),
-    ({'targets': [{'name': 'a', 'url': 'ftp://x'}]}, 'does not start with http'),
-    ({'targets': [{'name': 'a', 'url': 'http://x', 'events': ['middle']}]}, "events ['middle']"),
-    ({'interval_minutes': 0}, 'interval_minutes must be a number above 0'),
-    ({'targets': 'http://x'}, 'targets must be a list'),
+@pytest.mark.parametrize('spec, expected', [
+    ({'name': 'a', 'format': 'teams', 'url': 'http://127.0.0.1/x'}, "its format 'teams' is invalid. Use one of"),
+    ({'name': 'a'}, 'it has no url or url_env'),
+    ({'name': 'a', 'url_env': 'UNSET_VARIABLE'}, 'UNSET_VARIABLE, which is not set. Set UNSET_VARIABLE'),
+    ({'name': 'a', 'url': 'ftp://x'}, "its URL has scheme 'ftp'. Use an http:// or https:// URL"),
+    ({'name': 'a', 'url': 'file:///tmp/hook'}, "its URL has scheme 'file'"),
+    ({'name': 'a', 'url': 'http://x', 'events': ['middle']}, "its events ['middle'] are invalid"),
+    ({'name': 'a', 'url': 'http://x', 'headers_env': {'X-Token': 'UNSET_TOKEN'}}, 'UNSET_TOKEN, which is not set'),
 ])
-def test_invalid_config_rejected(data, expected):
-    with pytest.raises(notifications.NotifyConfigError) as raised:
-        notifications.parse_config(data, 'notify.yml', environ={})
-    assert expected in str(raised.value)
+def test_invalid_target_skipped(spec, expected):
+    valid = {'name': 'good', 'url': 'http://127.0.0.1:9000/hook'}
+    config = notifications.parse_config({'targets': [spec, valid]}, 'notify.yml', environ={})
+    assert [target['name'] for target in config['targets']] == ['good']
+    assert len(config['warnings']) == 1
+    assert config['warnings'][0]['target'] == 'a'
+    assert 'target a in notify.yml is skipped' in config['warnings'][0]['message']
+    assert expected in config['warnings'][0]['message']
 
 
-def test_invalid_config_hides_url():
+def test_invalid_status_page_skipped():
+    config = notifications.parse_config({'status_page': {'url_env': 'UNSET_STATUS'}}, 'notify.yml', environ={})
+    assert config['targets'] == []
+    assert config['warnings'][0]['target'] == 'status page'
+
+
+@pytest.mark.parametrize('data, expected', [
+    ({'interval_minutes': 0}, 'interval_minutes must be a number above 0, got 0. Using 15.0'),
+    ({'timeout_seconds': 'soon'}, "timeout_seconds must be a number above 0, got 'soon'"),
+    ({'targets': 'http://x'}, 'targets in notify.yml must be a list'),
+    ({'customer_notice': 'text'}, 'customer_notice in notify.yml must be a mapping'),
+])
+def test_invalid_setting_warned(data, expected):
+    config = notifications.parse_config(data, 'notify.yml', environ={})
+    assert [warning['target'] for warning in config['warnings']] == [None]
+    assert expected in config['warnings'][0]['message']
+
+
+def test_config_not_mapping_rejected():
     with pytest.raises(notifications.NotifyConfigError) as raised:
-        notifications.parse_config({'targets': [{'name': 'a', 'url': 'gopher://secret-part'}]}, 'n.yml', environ={})
-    assert 'secret-part' not in str(raised.value)
+        notifications.parse_config(['targets'], 'notify.yml', environ={})
+    assert 'notify.yml is not a YAML mapping' in str(raised.value)
+
+
+def test_skipped_target_hides_url():
+    config = notifications.parse_config({'targets': [{'name': 'a', 'url': 'gopher://secret-part'}]}, 'n.yml',
+                                        environ={})
+    assert 'secret-part' not in config['warnings'][0]['message']
 
 
 def test_missing_config_file_named(tmp_path):
