@@ -66,15 +66,21 @@ def resolve_keep_runs(keep_runs: int | None) -> int:
 
 
 def run_folders(root: Path) -> list[Path]:
-    """Return the run and drill folders directly under ``root``, oldest first."""
+    """Return the run and drill folders directly under ``root``, oldest first.
+
+    Run ids give the start time to the second, so folders that started in the
+    same second are ordered by their last change: a run writes its result file
+    into its folder when it ends, after the runs started before it.
+    """
     if not root.is_dir():
         return []
     folders = []
     for entry in root.iterdir():
         match = RUN_FOLDER.match(entry.name)
         if match and entry.is_dir() and not entry.is_symlink():
-            folders.append((match.group("run_id"), entry.name, entry))
-    return [entry for unused, unused, entry in sorted(folders)]
+            started_second = match.group("run_id").split("-", 1)[0]
+            folders.append((started_second, entry.stat().st_mtime_ns, entry.name, entry))
+    return [entry for unused, unused, unused, entry in sorted(folders)]
 
 
 def is_finished(folder: Path) -> bool:

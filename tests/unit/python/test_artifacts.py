@@ -56,6 +56,17 @@ def test_rotation_keeps_newest(tmp_path):
     assert sorted(path.name for path in tmp_path.iterdir()) == [run_id(4), run_id(5)]
 
 
+def test_same_second_runs_by_last_change(tmp_path):
+    # The random parts sort against the order the runs ran in.
+    order = [run_id(1, "ffffffff"), run_id(1, "88888888"), run_id(1, "00000000")]
+    for position, name in enumerate(order):
+        folder = make_run_folder(tmp_path, name)
+        os.utime(folder, ns=(position * 1_000_000, position * 1_000_000))
+    assert [folder.name for folder in artifacts.run_folders(tmp_path)] == order
+    artifacts.rotate_artifacts(tmp_path, 2)
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(order[1:])
+
+
 def test_rotation_orders_drills_by_run_id(tmp_path):
     make_run_folder(tmp_path, run_id(1))
     make_run_folder(tmp_path, run_id(2), prefix="drill-app-failure-")
