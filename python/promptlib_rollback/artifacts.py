@@ -68,9 +68,9 @@ def resolve_keep_runs(keep_runs: int | None) -> int:
 def run_folders(root: Path) -> list[Path]:
     """Return the run and drill folders directly under ``root``, oldest first.
 
-    Run ids give the start time to the second, so folders that started in the
-    same second are ordered by their last change: a run writes its result file
-    into its folder when it ends, after the runs started before it.
+    Run ids give the start time only to the second. Folders of the same second
+    are ordered by their last change, because a run writes its result file into
+    its folder when it ends, after the runs started before it ended.
     """
     if not root.is_dir():
         return []
