@@ -101,12 +101,13 @@ def format_decision(decision: Decision) -> list[str]:
 
 
 def command_decide(args: argparse.Namespace, stdout: TextIO) -> int:
-    if args.issue_type:
+    # An empty issue type (`decide ''`) is an error like any unknown one, not a request for every row.
+    if args.issue_type is not None:
         decisions = [decide(args.issue_type)]
     else:
         decisions = decide_all()
     if args.json:
-        data: Any = decisions[0].to_dict() if args.issue_type else [item.to_dict() for item in decisions]
+        data: Any = decisions[0].to_dict() if args.issue_type is not None else [item.to_dict() for item in decisions]
         print(json.dumps(data, indent=2), file=stdout)
         return EXIT_OK
     for index, decision in enumerate(decisions):

@@ -168,7 +168,7 @@ def test_refused_run_notifies_refusal(tmp_path, notify_config):
     result = run_playbook("playbooks/rollback.yml", LOCAL_INVENTORY, {"rollback_issue": "performance-degradation"},
                           artifacts_root=tmp_path / "artifacts", envvars=notify_config)
     assert result.outcome == "refused"
-    assert "needs an approval from product-manager" in result.refused_reason
+    assert "The gradual rollback needs an approval from product-manager" in result.refused_reason
     end = by_path("/json")[-1]
     assert end["event"] == "end"
     assert end["outcome"] == "refused"

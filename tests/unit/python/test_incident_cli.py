@@ -52,6 +52,13 @@ def test_decide_unknown_exits_2(capsys):
     assert "disk-full" in capsys.readouterr().err
 
 
+def test_decide_empty_type_exits_2(capsys):
+    code, output = run_main(["decide", ""])
+    assert code == 2
+    assert output == ""
+    assert "application-wont-start" in capsys.readouterr().err
+
+
 def make_diagnosis(issue_type, outcome="succeeded"):
     run = RunResult(run_id="20250101T120000Z-1a2b3c4d", procedure="diagnose", outcome=outcome,
                     started_at="2025-01-01T12:00:00.000000Z", ended_at="2025-01-01T12:00:10.000000Z",
