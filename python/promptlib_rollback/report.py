@@ -20,7 +20,7 @@ from typing import Any
 
 from .errors import ConfigurationError
 from .paths import default_artifacts_root
-from .results import RunResult
+from .results import RunResult, StepResult
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +46,12 @@ DIAGNOSIS_KEY = "promptlib_rollback_diagnosis"
 # Downtime runs from the first step that takes the service down to the end of
 # the step that waits for it to answer again. The playbooks name these steps.
 DOWNTIME_START_ROLES = frozenset({"stop_services", "service_restart"})
+# A change of feature flags restarts the application; it is back when it answers with its flags.
+RESTART_START_TASK = (
+    "feature_flags",
+    "Start the application again from the ecosystem file when its environment differs",
+)
+RESTART_END_TASK = "Read the flags from the running application"
 DOWNTIME_END_TASKS = {
     "Wait for the application health endpoint": "application health",
     "Wait for the cache service's health check": "cache service health",
@@ -82,7 +88,7 @@ def measure_downtime(result: RunResult, host: str, checks: list[Mapping[str, Any
         None,
     )
     if start_step is None:
-        return None
+        return measure_restarts(result, steps)
     started = start_step.start or ""
     start = _parse_time(started)
     end_step = next(
@@ -100,6 +106,41 @@ def measure_downtime(result: RunResult, host: str, checks: list[Mapping[str, Any
         "to": end_step.end if end_step and recovered else result.ended_at,
         "recovered": recovered,
         "basis": f"from '{start_step.task}' to the first passing {check_name or 'health check'}",
+    }
+
+
+def measure_restarts(result: RunResult, steps: list[StepResult]) -> dict[str, Any] | None:
+    """Return the time the application was down while pm2 restarted it with new flags, or None.
+
+    The feature-specific and gradual rollbacks stop no service, but each change of
+    flags restarts the application. Each restart counts from the changed pm2 step
+    to the end of the first read of the running application's flags after it;
+    ``seconds`` is their sum. A restart that no successful read follows runs to
+    the end of the run, and ``recovered`` is then false.
+    """
+    windows: list[tuple[str, str | None]] = []
+    for index, step in enumerate(steps):
+        if not (step.changed and step.start and (_short_role(step.role), step.task) == RESTART_START_TASK):
+            continue
+        answer = next((later for later in steps[index + 1:] if later.task == RESTART_END_TASK), None)
+        answered = answer is not None and answer.status in ("ok", "changed") and answer.end
+        windows.append((step.start, answer.end if answered and answer else None))
+    if not windows:
+        return None
+    total = 0.0
+    for started, ended in windows:
+        start, end = _parse_time(started), _parse_time(ended or result.ended_at)
+        if start is None or end is None:
+            return None
+        total += (end - start).total_seconds()
+    recovered = all(ended for unused, ended in windows)
+    restarts = "1 restart" if len(windows) == 1 else f"{len(windows)} restarts"
+    return {
+        "seconds": round(total, 1),
+        "from": windows[0][0],
+        "to": windows[-1][1] or result.ended_at,
+        "recovered": recovered,
+        "basis": f"{restarts} by pm2 with new flags, each until the application reported its flags",
     }
 
 
@@ -365,21 +406,42 @@ def write_report_quietly(result: RunResult) -> None:
         logger.error("The incident report of run %s could not be written: %s", result.run_id, exc)
 
 
+def _drill_rollback_dir(drill_dir: Path) -> Path | None:
+    """Return the folder of the rollback run inside a drill's folder, or None when it is not a drill's."""
+    try:
+        drill = json.loads((drill_dir / "drill.json").read_text(encoding="utf-8"))
+        rollback_id = drill["rollback"]["run_id"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(rollback_id, str) or not RUN_ID_PATTERN.match(rollback_id):
+        return None
+    folder = drill_dir / rollback_id
+    return folder if (folder / RESULT_FILENAME).is_file() or (folder / REPORT_JSON).is_file() else None
+
+
 def find_run_dir(run_id: str, artifacts_root: str | Path | None = None) -> Path:
     """Return the artifacts folder of run ``run_id``, directly under the root or in a drill folder.
+
+    A drill's folder name, or the run id at its end, gives the folder of the
+    rollback run inside that drill.
 
     Raises:
         ConfigurationError: the id is malformed or no such run is found.
     """
-    if not RUN_ID_PATTERN.match(run_id):
+    drill_id = re.fullmatch(r"drill-[a-z0-9-]+-(.+)", run_id)
+    if not RUN_ID_PATTERN.match(drill_id.group(1) if drill_id else run_id):
         raise ConfigurationError(
-            f"Invalid run id {run_id!r}: expected the form 20250101T120000Z-1a2b3c4d, as printed under Artifacts."
+            f"Invalid run id {run_id!r}: expected the form 20250101T120000Z-1a2b3c4d, or a drill's folder name "
+            "such as drill-app-failure-20250101T120000Z-1a2b3c4d, as printed under Artifacts."
         )
     root = Path(artifacts_root).expanduser().resolve() if artifacts_root else default_artifacts_root()
-    candidates = [root / run_id, *sorted(root.glob(f"*/{run_id}"))]
+    candidates = [root / run_id, *sorted(root.glob(f"*/{run_id}")), *sorted(root.glob(f"drill-*-{run_id}"))]
     for candidate in candidates:
         if (candidate / RESULT_FILENAME).is_file() or (candidate / REPORT_JSON).is_file():
             return candidate
+        rollback_dir = _drill_rollback_dir(candidate)
+        if rollback_dir is not None:
+            return rollback_dir
     raise ConfigurationError(
         f"Run {run_id} not found under {root}. Pass --artifacts-dir with the folder the run wrote to."
     )

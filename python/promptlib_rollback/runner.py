@@ -33,7 +33,6 @@ logger = logging.getLogger(__name__)
 EventCallback = Callable[[StepEvent], None]
 InventoryArg = Union[str, "os.PathLike[str]", Sequence[Union[str, "os.PathLike[str]"]], Mapping[str, Any]]
 
-RUN_ID_PATTERN = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{8}$")
 ADMIN_TOKEN_ENV = "ADMIN_TOKEN"
 RESULT_FILENAME = "result.json"
 REDACTED = "<redacted>"

@@ -13,6 +13,8 @@ import pytest
 
 from drill_host import APP_ROOT, DrillHost, preserved_files
 
+from promptlib_rollback.report import load_report
+
 pytestmark = pytest.mark.integration
 
 DRILL_FAULT = "fails-validation"
@@ -98,6 +100,10 @@ def test_rollback_disables_unhealthy_validation(drill_host):
     logs = preserved_files(drill_host, result)
     assert {"var/log/prompt-library/application.log", "metrics/health.json"} <= logs["before"]
     assert {"var/log/prompt-library/application.log", "metrics/health.json"} <= logs["after"]
+    # pm2 restarted the application with the new flags: that is downtime, however short.
+    downtime = load_report(result.run_id, drill_host.artifacts)["hosts"][drill_host.name]["downtime"]
+    assert downtime["recovered"] is True
+    assert downtime["seconds"] > 0
 
 
 def test_validation_requests_pass(drill_host):
@@ -120,6 +126,7 @@ def test_second_run_changes_nothing(drill_host):
     changed = [f"{step.role}: {step.task}" for step in result.steps if step.changed]
     assert changed == []
     assert state(drill_host) == before
+    assert load_report(result.run_id, drill_host.artifacts)["hosts"][drill_host.name]["downtime"] is None
 
 
 def test_named_feature_disabled(drill_host):

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from promptlib_rollback import run_playbook
-from promptlib_rollback.runner import RESULT_FILENAME, RUN_ID_PATTERN
+from promptlib_rollback.report import RUN_ID_PATTERN
+from promptlib_rollback.runner import RESULT_FILENAME
 
 LOCAL_INVENTORY = {
     "all": {

@@ -92,6 +92,37 @@ def test_downtime_unrecovered_runs_to_end(tmp_path):
     assert downtime["seconds"] == 30.0
 
 
+FLAG_RESTART = "Start the application again from the ecosystem file when its environment differs"
+FLAG_READ = "Read the flags from the running application"
+
+
+def test_flag_restarts_counted_as_downtime(tmp_path):
+    result = make_result(tmp_path)
+    result.steps = [
+        step("promptlib.rollback.feature_flags", FLAG_RESTART, 5, 7, "changed", True),
+        step("promptlib.rollback.feature_flags", FLAG_READ, 7, 9),
+        step("promptlib.rollback.feature_flags", FLAG_RESTART, 20, 21, "ok", False),
+        step("promptlib.rollback.feature_flags", FLAG_READ, 21, 22),
+        step("promptlib.rollback.feature_flags", FLAG_RESTART, 30, 31, "changed", True),
+        step("promptlib.rollback.feature_flags", FLAG_READ, 31, 33),
+    ]
+    downtime = report.build_report(result)["hosts"][HOST]["downtime"]
+    assert downtime["seconds"] == 7.0
+    assert downtime["recovered"] is True
+    assert downtime["basis"].startswith("2 restarts by pm2")
+
+
+def test_flag_restart_without_answer_runs_to_end(tmp_path):
+    result = make_result(tmp_path)
+    result.steps = [
+        step("promptlib.rollback.feature_flags", FLAG_RESTART, 30, 31, "changed", True),
+        step("promptlib.rollback.feature_flags", FLAG_READ, 31, 35, "failed"),
+    ]
+    downtime = report.build_report(result)["hosts"][HOST]["downtime"]
+    assert downtime["seconds"] == 10.0
+    assert downtime["recovered"] is False
+
+
 def test_no_stop_no_downtime(tmp_path):
     result = make_result(tmp_path)
     result.steps = [item for item in result.steps if item.role != "stop_services"]
@@ -198,6 +229,16 @@ def test_malformed_run_id_rejected(tmp_path, run_id):
     with pytest.raises(ConfigurationError) as raised:
         report.find_run_dir(run_id, tmp_path)
     assert "Invalid run id" in str(raised.value)
+
+
+@pytest.mark.parametrize("given", ["drill-app-failure-20250101T115900Z-0a0b0c0d", "20250101T115900Z-0a0b0c0d"])
+def test_drill_id_finds_its_rollback(tmp_path, given):
+    drill_dir = tmp_path / "drill-app-failure-20250101T115900Z-0a0b0c0d"
+    run_dir = drill_dir / RUN_ID
+    run_dir.mkdir(parents=True)
+    (run_dir / "result.json").write_text("{}")
+    (drill_dir / "drill.json").write_text(json.dumps({"scenario": "app-failure", "rollback": {"run_id": RUN_ID}}))
+    assert report.find_run_dir(given, tmp_path) == run_dir
 
 
 def test_unknown_run_reported(tmp_path):

@@ -6,7 +6,8 @@ import json
 from datetime import datetime, timedelta, timezone
 
 from promptlib_rollback.results import DrillResult, RunResult, StepResult, format_utc, normalize_timestamp
-from promptlib_rollback.runner import RUN_ID_PATTERN, new_run_id
+from promptlib_rollback.report import RUN_ID_PATTERN
+from promptlib_rollback.runner import new_run_id
 
 
 def make_step(status: str = "failed") -> StepResult:
