@@ -108,11 +108,15 @@ class AdminApiClient:
     def http_error_message(self, method: str, url: str, status: int, raw: bytes) -> str:
         detail = self.error_detail(raw)
         advice = {
-            401: ' Check the admin token.',
+            401: (' Check the admin token: pass the ADMIN_TOKEN of the application\'s .env (the ADMIN_TOKEN '
+                  'environment variable or promptlib_admin_token).'),
             403: ' The feature behind this route is disabled.',
             404: ' Check url: this route does not exist there.',
             503: ' The application or its database is unavailable, or ADMIN_TOKEN is not set in its environment.',
         }.get(status, '')
+        if not advice and status >= 500:
+            advice = (' The application failed to handle the request. Check the application\'s log and that its '
+                      'database is reachable, then run again.')
         return self.redact('%s %s failed with HTTP status %d%s.%s' % (
             method, url, status, ': %s' % detail if detail else '', advice))
 

@@ -152,6 +152,8 @@ class RunEventCollector:
         self.steps: list[StepResult] = []
         self.stats: dict[str, Any] | None = None
         self.no_hosts_matched = False
+        # The host pattern of the first play that matched no host.
+        self.unmatched_pattern: str | None = None
         # Warnings that ansible-playbook displayed outside a task result, such as
         # undeliverable notifications, one line each in the order they arrived.
         self.warnings: list[str] = []
@@ -169,6 +171,8 @@ class RunEventCollector:
         data = event.get("event_data") or {}
         if kind == "playbook_on_no_hosts_matched":
             self.no_hosts_matched = True
+            if self.unmatched_pattern is None:
+                self.unmatched_pattern = data.get("play_pattern")
         elif kind == "playbook_on_stats":
             self.stats = dict(data)
             self._mark_rescued_steps(self.stats)

@@ -473,6 +473,19 @@ def execute_run(
                    runner_status=runner.status)
 
 
+def no_hosts_message(prepared: PreparedRun, pattern: str | None) -> str:
+    """Name the inventory and host pattern that matched no host, and the ways to fix that."""
+    pattern = pattern or (prepared.extravars or {}).get("rollback_target") or "prompt_library"
+    inventory = prepared.inventory
+    if isinstance(inventory, list):
+        inventory = ", ".join(inventory)
+    elif not isinstance(inventory, str):
+        inventory = "given as data"
+    return (f"No host in the inventory {inventory} matched the host pattern {pattern!r}, so nothing ran. "
+            "Put the hosts in the group prompt_library of that inventory, pass another inventory with -i, "
+            "or set -e rollback_target=PATTERN to a group or host the inventory has.")
+
+
 def _finish(
     prepared: PreparedRun,
     collector: RunEventCollector,
@@ -488,6 +501,8 @@ def _finish(
     ended_at = datetime.now(timezone.utc)
     decision = collector.outcome(rc=rc, runner_status=runner_status)
     error = decision.error
+    if decision.outcome == "no_hosts" and not error:
+        error = no_hosts_message(prepared, collector.unmatched_pattern)
     if collector.stats is None and decision.outcome == "failed":
         tail = read_output_tail(prepared.run_dir)
         if tail:

@@ -18,15 +18,30 @@ NGINX_SITE = "/etc/nginx/sites-available/prompt-library"
 # Row count and a digest of every template body. chr(124) is "|", so the query needs no quotes
 # inside the shell's single quotes.
 TEMPLATES_SUMMARY = "SELECT COUNT(*), md5(string_agg(body, chr(124) ORDER BY id)) FROM prompt_templates"
-# Prints (name, state, script) of each pm2 process, where state is "stopped" or "not stopped". A
+# Prints (name, state, script, pid) of each pm2 process, where state is "stopped" or "not stopped". A
 # release that will not start cycles between launching, online and errored with no run involved
 # (on a busy machine it starts slower than min_uptime), so only a stop counts as a change. The JSON
-# starts at the first "[", because pm2 may print a banner first.
+# starts at the first "[", because pm2 may print a banner first. The pid shows a restart of a process
+# that never restarted before; one that did (a crashing release) shows "restarted" instead.
 PM2_SUMMARY = (
     'import json,sys; t=sys.stdin.read(); '
     'print(sorted((p["name"], "stopped" if p["pm2_env"]["status"] == "stopped" else "not stopped", '
-    'p["pm2_env"]["pm_exec_path"]) for p in json.loads(t[t.index("["):])))'
+    'p["pm2_env"]["pm_exec_path"], p["pid"] if p["pm2_env"]["restart_time"] == 0 else "restarted") '
+    'for p in json.loads(t[t.index("["):])))'
 )
+
+# Name, owner and comment of every database: a restore marks the database it restored in its comment.
+# $$ quotes the literals, because the query sits inside the shell's single quotes.
+DATABASES_SUMMARY = (
+    "SELECT datname, pg_get_userbyid(datdba), shobj_description(oid, $$pg_database$$) FROM pg_database ORDER BY 1"
+)
+DUMPED_DATABASES = "SELECT datname FROM pg_database WHERE NOT datistemplate AND datname <> $$postgres$$ ORDER BY 1"
+# Where rollbacks keep failed-state dumps, journals and the lock.
+KEPT_FOLDERS = "/var/backups/prompt-library /var/lib/promptlib-rollback"
+SERVICES = "template-cache-service template-analytics-service nginx postgresql"
+# pm2 by the path the drill image installs it to, so the fingerprint also reads a host where the
+# pm2 link on PATH was moved away.
+PM2 = "/usr/local/lib/node_modules/pm2/bin/pm2"
 
 # Test containers are named <prefix><random hex>. Engineers who share a
 # machine set their own prefix, so that each removes only their containers.
@@ -84,17 +99,25 @@ class DrillHost:
     def fingerprint(self) -> str:
         """Return a summary of everything a rollback could change on the host.
 
-        Covers the release folders and their identities, the .env and nginx
-        site contents, the databases, the helper services and the pm2
-        process statuses.
+        Covers the release folders and their identities, the .env, ecosystem
+        and nginx files (available and enabled sites), the databases (names,
+        owners, comments and a digest of each one's dump, which includes the
+        maintenance and safe modes the application keeps there), the files
+        a rollback keeps (failed-state dumps, journals, the lock), the
+        systemd services and the pm2 processes.
         """
         script = f"""
             cd {APP_ROOT} && ls -a1 && cat */release.json
-            sha256sum {APP_ROOT}/.env* {NGINX_SITE}*
-            runuser -u postgres -- psql -XtAc 'SELECT datname FROM pg_database ORDER BY 1'
+            sha256sum {APP_ROOT}/.env* {APP_ROOT}/ecosystem.config.js {NGINX_SITE}*
+            ls -l /etc/nginx/sites-enabled | tail -n +2
+            find {KEPT_FOLDERS} -type f 2>/dev/null | sort
+            runuser -u postgres -- psql -XtAc '{DATABASES_SUMMARY}'
             runuser -u postgres -- psql -XtA -d promptlib_production -c '{TEMPLATES_SUMMARY}'
-            systemctl is-active template-cache-service template-analytics-service nginx || true
-            pm2 jlist 2>/dev/null | python3 -c '{PM2_SUMMARY}'
+            for db in $(runuser -u postgres -- psql -XtAc '{DUMPED_DATABASES}'); do
+                echo "$db $(runuser -u postgres -- pg_dump -d "$db" | grep -v '^[\\]' | md5sum)"
+            done
+            systemctl is-active {SERVICES} || true
+            {PM2} jlist 2>/dev/null | python3 -c '{PM2_SUMMARY}'
         """
         return self.sh(script).stdout
 

@@ -174,6 +174,8 @@ def test_unmatched_pattern_no_hosts(tmp_path):
     result = run(tmp_path, NO_HOSTS)
     assert result.outcome == "no_hosts"
     assert result.steps == []
+    assert "matched the host pattern 'no_such_group'" in result.error
+    assert "rollback_target=PATTERN" in result.error
 
 
 def test_syntax_error_fails(tmp_path):

@@ -462,3 +462,10 @@ def test_collector_keeps_warnings_in_order():
     collector.handle(dict(_event("verbose", {}), stdout="Pausing for 1 seconds"))
     collector.handle(dict(_event("warning", {"warning": True}), stdout="\x1b[1;35m[WARNING]: second\x1b[0m"))
     assert collector.warnings == ["first", "second"]
+
+
+def test_no_hosts_matched_names_the_pattern():
+    collector = RunEventCollector()
+    collector.handle(_event("playbook_on_no_hosts_matched", {"play": "Roll back", "play_pattern": "nomatch"}))
+    collector.handle(_event("playbook_on_no_hosts_matched", {"play": "Second", "play_pattern": "other"}))
+    assert collector.unmatched_pattern == "nomatch"

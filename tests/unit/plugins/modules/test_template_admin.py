@@ -367,6 +367,20 @@ def test_wrong_token_names_url_and_status(api):
     assert 'wrong-token-value-123' not in json.dumps(result)
 
 
+def test_wrong_token_names_where_the_token_comes_from(api):
+    result, failed = run(api, operation='list', token='wrong-token-value-123')
+    assert failed
+    assert "pass the ADMIN_TOKEN of the application's .env" in result['msg']
+
+
+def test_server_error_names_the_fix(api):
+    api.override = lambda method, path, body: (500, {'error': 'database connection lost'})
+    result, failed = run(api, operation='list')
+    assert failed
+    assert 'failed with HTTP status 500: database connection lost.' in result['msg']
+    assert "Check the application's log and that its database is reachable" in result['msg']
+
+
 def test_token_in_error_body_redacted(api):
     api.override = lambda method, path, body: (500, {'error': 'boom near %s' % TOKEN})
     result, failed = run(api, operation='list')
