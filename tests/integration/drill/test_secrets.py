@@ -62,9 +62,8 @@ HOST_SECRET_FILES = (
     f"{APP_ROOT}/.env.",
     "/root/.pm2/dump.pm2",
 )
-# Folders the host search skips: kernel and package files, and PostgreSQL's data files,
-# which store only a SCRAM hash of the password.
-HOST_SKIPPED_DIRS = ("proc", "sys", "dev", "run", "usr", "boot", "postgresql")
+# Folders the host search skips: kernel interfaces and installed packages.
+HOST_SKIPPED_DIRS = ("proc", "sys", "dev", "run", "usr", "boot")
 
 
 def encoded_forms(secret: str) -> dict[str, bytes]:
