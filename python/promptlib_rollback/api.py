@@ -120,8 +120,10 @@ def run(
     ``inventory`` is an inventory file or folder, a list of them, a
     comma-separated host list (``"web1,"``) or an inventory dict.
     ``extravars`` reach the playbook as extra variables and are visible in
-    the process list, so pass secrets such as ``ADMIN_TOKEN`` through the
-    environment or ``envvars``. ``check`` runs in check mode.
+    the process list, except names that look like secrets (such as
+    ``promptlib_admin_token``), which go through a private vars file. Pass the
+    admin token as ``ADMIN_TOKEN`` in the environment or ``envvars``.
+    ``check`` runs in check mode.
 
     ``on_event`` receives a StepEvent when a task starts and when it
     finishes on a host. Setting ``cancel_event`` lets the task in progress

@@ -8,8 +8,11 @@ import logging
 import os
 import re
 import secrets
+import shlex
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -55,6 +58,10 @@ SECRET_ENV_NAME = re.compile(
     r"TOKEN|PASSWORD|PASSWD|PASSPHRASE|SECRET|CREDENTIAL|WEBHOOK|(^|_)API_?KEY$|(^|_)KEY$",
     re.IGNORECASE,
 )
+# Extra-variable names that look like secrets, such as promptlib_admin_token.
+# ansible-runner writes extra vars into the `command` artifact and onto the
+# ansible-playbook command line, so these go through a private vars file instead.
+SECRET_VAR_NAME = re.compile(r"token|password|passwd|passphrase|secret|credential", re.IGNORECASE)
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -156,6 +163,35 @@ def redact_command_artifact(run_dir: Path) -> None:
     for name in secret_names:
         env[name] = REDACTED
     command_file.write_text(json.dumps(record), encoding="utf-8")
+
+
+def split_secret_extravars(extravars: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split extra vars into (plain, secret), by whether the name matches SECRET_VAR_NAME."""
+    plain: dict[str, Any] = {}
+    secret: dict[str, Any] = {}
+    for name, value in (extravars or {}).items():
+        (secret if SECRET_VAR_NAME.search(str(name)) else plain)[name] = value
+    return plain, secret
+
+
+@contextlib.contextmanager
+def secret_vars_file(variables: Mapping[str, Any]) -> Iterator[str | None]:
+    """Write ``variables`` to a vars file readable by this user only, outside the artifacts, and remove it afterwards.
+
+    Yields the ansible-playbook option that loads the file (``-e @PATH``),
+    or None when there is nothing to write.
+    """
+    if not variables:
+        yield None
+        return
+    folder = tempfile.mkdtemp(prefix="promptlib-rollback-vars-")
+    try:
+        path = Path(folder) / "secret-vars.json"
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as handle:
+            json.dump(dict(variables), handle)
+        yield f"-e {shlex.quote('@' + str(path))}"
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def read_output_tail(run_dir: Path, lines: int = OUTPUT_TAIL_LINES) -> str:
@@ -441,8 +477,11 @@ def execute_run(
     inherited = {**os.environ, **prepared.envvars}
     envvars = {**prepared.envvars, **cancellation.envvars(inherited)}
     _write_runner_settings(run_dir)
+    plain_extravars, secret_extravars = split_secret_extravars(prepared.extravars)
     try:
-        with _cancel_on_signals(cancellation) as caught, cancellation.watching():
+        with _cancel_on_signals(cancellation) as caught, cancellation.watching(), \
+                secret_vars_file(secret_extravars) as secret_vars_option:
+            cmdline = [option for option in ("--check" if prepared.check else None, secret_vars_option) if option]
             runner = ansible_runner.run(
                 private_data_dir=str(run_dir),
                 artifact_dir=str(prepared.artifacts_base),
@@ -450,9 +489,9 @@ def execute_run(
                 playbook=str(prepared.playbook),
                 inventory=prepared.inventory,
                 # The run id names this run in the host's rollback lock too.
-                extravars={**(prepared.extravars or {}), "promptlib_run_id": prepared.run_id},
+                extravars={**plain_extravars, "promptlib_run_id": prepared.run_id},
                 envvars=envvars,
-                cmdline="--check" if prepared.check else None,
+                cmdline=" ".join(cmdline) or None,
                 verbosity=prepared.verbosity or None,
                 quiet=True,
                 # Keep envvars (which may carry ADMIN_TOKEN) out of <run_dir>/env/.
@@ -570,8 +609,11 @@ def run_playbook(
     :func:`execute_run`).
 
     ``extravars`` reach ansible-playbook as ``-e`` JSON and are not stored in
-    the result, but they do appear in the process list, so pass secrets
-    through ``envvars`` instead.
+    the result, but they do appear in the process list and in the run's
+    ``command`` artifact. The exception are names that look like secrets
+    (SECRET_VAR_NAME, e.g. ``promptlib_admin_token``): those go through a vars
+    file readable only by this user, removed when the run ends. Passing the
+    admin token as ``ADMIN_TOKEN`` in the environment or ``envvars`` is simpler.
 
     Raises:
         ConfigurationError: the playbook, inventory or collection is not found.

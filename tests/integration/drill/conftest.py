@@ -3,7 +3,8 @@
 The container runs the real drill image (systemd, PostgreSQL, nginx, Node.js,
 pm2); the fixture lays it out with playbooks/drill-setup.yml and removes it
 at the end. A test module picks the fault with a module-level DRILL_FAULT
-(default wont-start), and PROMPTLIB_TEST_CONTAINER_PREFIX sets the prefix of
+(default wont-start) and may fix the admin token with DRILL_ADMIN_TOKEN (default
+random), and PROMPTLIB_TEST_CONTAINER_PREFIX sets the prefix of
 the container name (default promptlib-test-).
 """
 
@@ -30,6 +31,7 @@ def drill_host(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     artifacts = tmp_path_factory.mktemp("drill-artifacts")
     name = new_container_name()
     fault = getattr(request.module, "DRILL_FAULT", "wont-start")
+    token = getattr(request.module, "DRILL_ADMIN_TOKEN", None) or secrets.token_urlsafe(24)
     start_container(name, env=env)
     try:
         host = DrillHost(
@@ -38,7 +40,7 @@ def drill_host(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
             inventory=write_inventory(artifacts / "inventory.yml", name),
             artifacts=artifacts,
             podman_env=env,
-            envvars={"CONTAINERS_CONF": env["CONTAINERS_CONF"], "ADMIN_TOKEN": secrets.token_urlsafe(24)},
+            envvars={"CONTAINERS_CONF": env["CONTAINERS_CONF"], "ADMIN_TOKEN": token},
         )
         setup = host.run("playbooks/drill-setup.yml", {"drill_target_fault": fault})
         assert setup.outcome == "succeeded", setup.error or setup.failed_step

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -203,6 +204,34 @@ def test_admin_token_stays_off_disk(tmp_path, monkeypatch):
     leaked = [path for path in files if token in path.read_text(errors="replace")]
     assert files
     assert leaked == []
+
+
+SECRET_EXTRAVAR = """
+- name: Validate
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Measure the admin token
+      ansible.builtin.debug:
+        msg: "token length {{ promptlib_admin_token | length }}, issue {{ rollback_issue }}"
+""" + COMPLETE_TASK
+
+
+def test_secret_extravar_stays_off_disk(tmp_path, monkeypatch):
+    token = "extravar-token-8e2d4b"
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    result = run(tmp_path, SECRET_EXTRAVAR, verbosity=5,
+                 extravars={"promptlib_admin_token": token, "rollback_issue": "cache-failures"})
+    assert result.outcome == "succeeded", result.error
+    assert result.steps[0].message == f"token length {len(token)}, issue cache-failures"
+    command = json.loads((Path(result.artifacts_dir) / "command").read_text())
+    assert "cache-failures" in " ".join(command["command"])
+    files = [path for path in (tmp_path / "artifacts").rglob("*") if path.is_file()]
+    leaked = [path for path in files if token in path.read_text(errors="replace")]
+    assert leaked == []
+    # The private vars file is gone once the run ends.
+    assert list((tmp_path / "tmp").iterdir()) == []
 
 
 def test_missing_playbook_rejected(tmp_path):
