@@ -95,7 +95,7 @@ def wait_for_orphans(host: DrillHost) -> None:
     wait for it as well (the README says so for a forced cancel).
     """
     deadline = time.monotonic() + 120
-    while host.sh("pgrep -f AnsiballZ_", check=False).returncode == 0:
+    while host.sh("pgrep -f [A]nsiballZ_", check=False).returncode == 0:
         assert time.monotonic() < deadline, "a module of the killed run still runs after 120 s"
         time.sleep(1)
 
@@ -142,13 +142,14 @@ def kill_chain(host: DrillHost, playbook: str, extravars: dict, kills: list, bas
 
 
 def assert_finished(host: DrillHost, playbook: str, extravars: dict) -> dict:
-    """Run the procedure to its end after the kills and return what its report says it kept."""
+    """Run the procedure to its end after the kills and return the artifacts its report names as kept."""
     result = host.run(playbook, extravars)
     assert result.outcome == "succeeded", result.error or result.failed_step
     messages = " ".join(step.message or "" for step in result.steps)
     assert "Took the rollback lock over from run" in messages
     health = host.health(port=80)
-    assert health.get("status") == "ok" and health.get("version") == "1.4.0", health
+    assert health.get("status") == "ok", health
+    assert health.get("version") == "1.4.0", health
     assert host.sh(f"test -e {STATE_DIR}/rollback.lock", check=False).returncode == 1
     # The journal was completed and moved aside, so the next rollback starts a new one.
     journals = host.sh(f"ls {STATE_DIR}", check=False).stdout.split()
@@ -198,7 +199,7 @@ def test_database_rollback_killed_at_each_step(drill_host):
     assert after["dumps"] - before["dumps"] == {reported["failed_state_dump"]}
     assert after["databases"] - before["databases"] == {reported["failed_database"]}
     assert psql(drill_host, reported["failed_database"], TEMPLATES_SUMMARY) == failed_data
-    # The dump holds the damaged data, not the restored data.
+    # The dump contains the damaged data, not the restored data.
     scratch = "rollback_test_failed_dump"
     drill_host.sh(f"runuser -u postgres -- createdb {scratch} && runuser -u postgres -- pg_restore --no-owner "
                   f"-d {scratch} {reported['failed_state_dump']}")

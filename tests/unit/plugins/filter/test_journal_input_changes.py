@@ -31,7 +31,7 @@ def test_type_matters():
     assert changes == ['promptlib_restore_database is "true", the interrupted run used true.']
 
 
-def test_input_on_one_side_only_differs_and_order_is_by_name():
+def test_one_sided_inputs_differ():
     now = {'procedure': 'full', 'zeta': 1}
     changes = journal_input_changes(now, INPUTS)
     assert changes == [
