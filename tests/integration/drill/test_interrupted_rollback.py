@@ -6,7 +6,9 @@ the middle of the database restore. A last run finishes the rollback. A chain co
 preflight per kill, where a fresh rollback per step would cost a drill setup and a rollback each.
 
 The full rollback runs first, on the failing release of the drill. The database-only rollback then runs on the
-same container after its data was damaged again and its restore mark removed.
+same container after its data was damaged again and its restore mark removed, so it needs the full test to run
+first. A module started by a killed run keeps running on the host, so each kill waits for it to end before the
+next run.
 """
 
 from __future__ import annotations
