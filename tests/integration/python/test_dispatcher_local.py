@@ -105,7 +105,7 @@ def test_recorded_approval_in_decision(tmp_path):
     approval = result.facts["promptlib_rollback_decision"]["localhost"]["approval"]
     assert approval["by"] == "Pat Kim"
     assert approval["role"] == "on-call-engineer"
-    assert approval["procedure"] == "hotfix"
+    assert approval["procedure"] == "hotfix rollback"
     assert approval["at"].endswith("Z")
 
 
