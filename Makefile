@@ -36,12 +36,13 @@ DEBIAN_PACKAGES := podman:podman runc:runc debootstrap:debootstrap uidmap:newuid
 	postgresql-client:psql nodejs:node npm:npm curl:curl shellcheck:shellcheck
 
 .PHONY: help deps system-deps venv tools image drill test unit typecheck integration molecule lint \
-	sanity changelog ee clean
+	sanity changelog ee clean bench
 
 help:
 	@echo "make drill   run the app-failure drill against a fresh drill container"
 	@echo "make test    run lint, sanity, mypy, unit, integration and molecule tests"
 	@echo "make lint    run ansible-lint (production profile) and flake8"
+	@echo "make bench   time rollbacks against the runbook in drill containers (hours; not part of test)"
 	@echo "make sanity  run ansible-test sanity on the built collection (about 1 to 3 minutes)"
 	@echo "make changelog  lint the changelog fragments and regenerate CHANGELOG.rst"
 	@echo "make ee      write the ansible-builder context for the execution environment"
@@ -99,6 +100,12 @@ test: deps lint sanity
 	$(BIN)/mypy --config-file python/pyproject.toml
 	$(BIN)/pytest --durations=20 -n $(PYTEST_JOBS) --dist loadfile tests
 	$(RUN_SCENARIOS)
+
+# The benchmarks of BENCHMARKS.md, in drill containers; not part of `make test`.
+# BENCH_ARGS passes options to bench/run.py, for example
+# BENCH_ARGS="--only rollback,downtime --runs 5 --prefix pl-review-bench-".
+bench: deps
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 lint: venv
 	$(BIN)/ansible-lint
