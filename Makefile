@@ -109,7 +109,7 @@ bench: deps
 
 lint: venv
 	$(BIN)/ansible-lint
-	$(BIN)/flake8 plugins python tests tools
+	$(BIN)/flake8 plugins python tests tools bench
 	$(BIN)/antsibull-changelog lint
 
 # ansible-test creates its own virtual environments for the sanity tests and
