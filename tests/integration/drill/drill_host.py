@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
+import shutil
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
+from promptlib_rollback.drill import build_image, podman_env, remove_container, start_container, write_inventory
+from promptlib_rollback.paths import find_collection_root
 from promptlib_rollback.report import load_report
 from promptlib_rollback.results import RunResult
 from promptlib_rollback.runner import run_playbook
@@ -43,19 +50,18 @@ SERVICES = "template-cache-service template-analytics-service nginx postgresql"
 # pm2 link on PATH was moved away.
 PM2 = "/usr/local/lib/node_modules/pm2/bin/pm2"
 
-# Test containers are named <prefix><random hex>. Engineers who share a
-# machine set their own prefix, so that each removes only their containers.
-CONTAINER_PREFIX = os.environ.get("PROMPTLIB_TEST_CONTAINER_PREFIX", "promptlib-test-")
+
+def container_prefix() -> str:
+    """Return the name prefix of test containers; PROMPTLIB_TEST_CONTAINER_PREFIX overrides it.
+
+    Engineers who share a machine set their own prefix, so that each removes only their containers.
+    """
+    return os.environ.get("PROMPTLIB_TEST_CONTAINER_PREFIX") or "promptlib-test-"
 
 
 def new_container_name() -> str:
-    """Return a new container name with the configured prefix."""
-    return f"{CONTAINER_PREFIX}{secrets.token_hex(3)}"
-
-
-def container_prefix() -> str:
-    """Return the name prefix of test containers; PROMPTLIB_TEST_CONTAINER_PREFIX overrides it."""
-    return os.environ.get("PROMPTLIB_TEST_CONTAINER_PREFIX") or "promptlib-test-"
+    """Return a new container name: the configured prefix and random hex."""
+    return f"{container_prefix()}{secrets.token_hex(3)}"
 
 
 @dataclass
@@ -130,3 +136,36 @@ def preserved_files(host: DrillHost, result: RunResult) -> dict[str, set[str]]:
         folder = Path(logs[phase]["path"])
         found[phase] = {str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file()}
     return found
+
+
+@contextlib.contextmanager
+def drill_container(tmp_path_factory: pytest.TempPathFactory, label: str, setup: dict | None = None,
+                    token: str | None = None) -> Iterator[DrillHost]:
+    """Start a drill container, lay the target out when ``setup`` gives drill-setup.yml's variables, and remove it.
+
+    ``label`` names the artifacts folder and goes into the container name; ``token`` is the admin
+    token the runs get (default random).
+    """
+    if shutil.which("podman") is None:
+        pytest.fail("podman is not installed; run `make deps` first.")
+    root = find_collection_root()
+    env = podman_env(root)
+    build_image(root, env=env)
+    artifacts = tmp_path_factory.mktemp(label)
+    name = f"{container_prefix()}{label}-{secrets.token_hex(3)}"
+    start_container(name, env=env)
+    try:
+        host = DrillHost(
+            name=name,
+            root=root,
+            inventory=write_inventory(artifacts / "inventory.yml", name),
+            artifacts=artifacts,
+            podman_env=env,
+            envvars={"CONTAINERS_CONF": env["CONTAINERS_CONF"], "ADMIN_TOKEN": token or secrets.token_urlsafe(24)},
+        )
+        if setup is not None:
+            result = host.run("playbooks/drill-setup.yml", setup)
+            assert result.outcome == "succeeded", result.error or result.failed_step
+        yield host
+    finally:
+        remove_container(name, env=env)

@@ -12,19 +12,15 @@ from __future__ import annotations
 import http.server
 import io
 import json
-import secrets
-import shutil
 import threading
 from pathlib import Path
 from typing import Iterator
 
 import pytest
-from drill_host import APP_ROOT, DrillHost, container_prefix
+from drill_host import APP_ROOT, DrillHost, drill_container
 
 from promptlib_rollback import cli
 from promptlib_rollback.diagnosis import Diagnosis, diagnose
-from promptlib_rollback.drill import build_image, podman_env, remove_container, start_container, write_inventory
-from promptlib_rollback.paths import find_collection_root
 from promptlib_rollback.report import load_report
 from promptlib_rollback.results import RunResult
 
@@ -85,25 +81,8 @@ customer_notice:
 
 @pytest.fixture(scope="module")
 def host(tmp_path_factory) -> Iterator[DrillHost]:
-    if shutil.which("podman") is None:
-        pytest.fail("podman is not installed; run `make deps` first.")
-    root = find_collection_root()
-    env = podman_env(root)
-    build_image(root, env=env)
-    artifacts = tmp_path_factory.mktemp("incident-artifacts")
-    name = f"{container_prefix()}incident-{secrets.token_hex(3)}"
-    start_container(name, env=env)
-    try:
-        yield DrillHost(
-            name=name,
-            root=root,
-            inventory=write_inventory(artifacts / "inventory.yml", name),
-            artifacts=artifacts,
-            podman_env=env,
-            envvars={"CONTAINERS_CONF": env["CONTAINERS_CONF"], "ADMIN_TOKEN": secrets.token_urlsafe(24)},
-        )
-    finally:
-        remove_container(name, env=env)
+    with drill_container(tmp_path_factory, "incident") as drill:
+        yield drill
 
 
 def explain(result: RunResult) -> str:

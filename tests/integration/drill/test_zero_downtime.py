@@ -9,17 +9,12 @@ through nginx during the rollback; none may fail.
 from __future__ import annotations
 
 import json
-import secrets
-import shutil
 import subprocess
 import time
 from typing import Iterator
 
 import pytest
-from drill_host import APP_ROOT, NGINX_SITE, DrillHost, new_container_name
-
-from promptlib_rollback.drill import build_image, podman_env, remove_container, start_container, write_inventory
-from promptlib_rollback.paths import find_collection_root
+from drill_host import APP_ROOT, NGINX_SITE, DrillHost, drill_container
 
 pytestmark = pytest.mark.integration
 
@@ -29,26 +24,8 @@ PROBE = "bench/probes/http_probe.py"
 
 @pytest.fixture(scope="module")
 def cluster_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DrillHost]:
-    if shutil.which("podman") is None:
-        pytest.fail("podman is not installed; run `make deps` first.")
-    root = find_collection_root()
-    env = podman_env(root)
-    build_image(root, env=env)
-    artifacts = tmp_path_factory.mktemp("zero-downtime")
-    name = new_container_name()
-    start_container(name, env=env)
-    try:
-        host = DrillHost(
-            name=name,
-            root=root,
-            inventory=write_inventory(artifacts / "inventory.yml", name),
-            artifacts=artifacts,
-            podman_env=env,
-            envvars={"CONTAINERS_CONF": env["CONTAINERS_CONF"], "ADMIN_TOKEN": secrets.token_urlsafe(24)},
-        )
-        setup = host.run("playbooks/drill-setup.yml",
-                         {"drill_target_fault": "fails-validation", "drill_target_pm2_instances": 2})
-        assert setup.outcome == "succeeded", setup.error or setup.failed_step
+    setup = {"drill_target_fault": "fails-validation", "drill_target_pm2_instances": 2}
+    with drill_container(tmp_path_factory, "zero-downtime", setup) as host:
         # Only the code differs from the previous release: the failing one runs
         # with the previous .env and nginx site.
         host.sh(f"cp -a {APP_ROOT}/.env.previous {APP_ROOT}/.env && cp -a {NGINX_SITE}.previous {NGINX_SITE}"
@@ -57,10 +34,9 @@ def cluster_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DrillHost
             if host.health().get("version") == "1.5.0":
                 break
             time.sleep(0.5)
-        subprocess.run(["podman", "cp", str(root / PROBE), f"{name}:/root/http_probe.py"], env=env, check=True)
+        subprocess.run(["podman", "cp", str(host.root / PROBE), f"{host.name}:/root/http_probe.py"],
+                       env=host.podman_env, check=True)
         yield host
-    finally:
-        remove_container(name, env=env)
 
 
 def pm2_pids(host: DrillHost) -> list[int]:
