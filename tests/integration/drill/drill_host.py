@@ -45,6 +45,7 @@ DATABASES_SUMMARY = (
 DUMPED_DATABASES = "SELECT datname FROM pg_database WHERE NOT datistemplate AND datname <> $$postgres$$ ORDER BY 1"
 # Where rollbacks keep failed-state dumps, journals and the lock.
 KEPT_FOLDERS = "/var/backups/prompt-library /var/lib/promptlib-rollback"
+LOCK_FILE = "/var/lib/promptlib-rollback/rollback.lock"
 SERVICES = "template-cache-service template-analytics-service nginx postgresql"
 # pm2 by the path the drill image installs it to, so the fingerprint also reads a host where the
 # pm2 link on PATH was moved away.
@@ -127,6 +128,12 @@ class DrillHost:
         """
         return self.sh(script).stdout
 
+    def lock_holder(self) -> str | None:
+        """Return the run id in the host's rollback lock, or None when no lock is there."""
+        found = self.sh(f"test -e {LOCK_FILE} && python3 -c 'import json,sys; print(json.load(sys.stdin)[\"run_id\"])'"
+                        f" < {LOCK_FILE}", check=False)
+        return found.stdout.strip() if found.returncode == 0 else None
+
 
 def preserved_files(host: DrillHost, result: RunResult) -> dict[str, set[str]]:
     """Return, per phase (before, after), the files the run preserved from the host, as its report names them."""
@@ -169,3 +176,12 @@ def drill_container(tmp_path_factory: pytest.TempPathFactory, label: str, setup:
         yield host
     finally:
         remove_container(name, env=env)
+
+
+def without_lock(fingerprint: str) -> str:
+    """Return a fingerprint without its rollback lock line.
+
+    A run that is cancelled or killed leaves its lock behind, and the next run takes it over and
+    releases it; tests of those runs compare the rest of the host and check the lock on its own.
+    """
+    return "\n".join(line for line in fingerprint.splitlines() if line != LOCK_FILE)

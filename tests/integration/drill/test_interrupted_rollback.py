@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from drill_host import APP_ROOT, TEMPLATES_SUMMARY, DrillHost
+from drill_host import APP_ROOT, TEMPLATES_SUMMARY, DrillHost, without_lock
 
 pytestmark = pytest.mark.integration
 
@@ -191,7 +191,9 @@ def test_database_rollback_killed_at_each_step(drill_host):
     assert other.outcome == "refused", other.error or other.failed_step
     assert 'promptlib_database_restore_strategy is "in_place", the interrupted run used "swap"' in other.refused_reason
     assert "move that journal aside" in other.refused_reason
-    assert drill_host.fingerprint() == fingerprint
+    # The refused run took the killed run's lock over and released it; nothing else changed.
+    assert drill_host.lock_holder() is None
+    assert without_lock(drill_host.fingerprint()) == without_lock(fingerprint)
     kill_chain(drill_host, DATABASE, DATABASE_VARS, DATABASE_KILLS[4:], before)
 
     reported = assert_finished(drill_host, DATABASE, DATABASE_VARS)
