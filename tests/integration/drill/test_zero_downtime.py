@@ -30,7 +30,7 @@ def cluster_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DrillHost
         # with the previous .env and nginx site.
         host.sh(f"cp -a {APP_ROOT}/.env.previous {APP_ROOT}/.env && cp -a {NGINX_SITE}.previous {NGINX_SITE}"
                 f" && systemctl reload nginx && cd {APP_ROOT} && pm2 delete all && pm2 start ecosystem.config.js")
-        for _ in range(60):
+        for unused in range(60):
             if host.health().get("version") == "1.5.0":
                 break
             time.sleep(0.5)
