@@ -46,7 +46,7 @@ DIAGNOSIS_KEY = "promptlib_rollback_diagnosis"
 # Downtime runs from the first step that takes the service down to the end of
 # the step that waits for it to answer again. The playbooks name these steps.
 DOWNTIME_START_ROLES = frozenset({"stop_services", "service_restart"})
-# A change of feature flags restarts the application; it is back when it answers with its flags.
+# A change of feature flags restarts the application. It is back up when it returns its flags.
 RESTART_START_TASK = (
     "feature_flags",
     "Start the application again from the ecosystem file when its environment differs",
@@ -114,8 +114,8 @@ def measure_restarts(result: RunResult, steps: list[StepResult]) -> dict[str, An
 
     The feature-specific and gradual rollbacks stop no service, but each change of
     flags restarts the application. Each restart counts from the changed pm2 step
-    to the end of the first read of the running application's flags after it;
-    ``seconds`` is their sum. A restart that no successful read follows runs to
+    to the end of the first read of the running application's flags after it, and
+    ``seconds`` is the sum of the restarts. A restart that no successful read follows runs to
     the end of the run, and ``recovered`` is then false.
     """
     windows: list[tuple[str, str | None]] = []

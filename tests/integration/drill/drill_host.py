@@ -182,6 +182,6 @@ def without_lock(fingerprint: str) -> str:
     """Return a fingerprint without its rollback lock line.
 
     A run that is cancelled or killed leaves its lock behind, and the next run takes it over and
-    releases it; tests of those runs compare the rest of the host and check the lock on its own.
+    releases it. Tests of those runs compare the rest of the host and check the lock separately.
     """
     return "\n".join(line for line in fingerprint.splitlines() if line != LOCK_FILE)
