@@ -5,14 +5,15 @@ Sections (all by default, or those named with --only):
 
   rollback   time to recover from a release that will not start: the runbook's
              commands as a script against the collection's full rollback through
-             the Python wrapper, over the podman connection drills use
+             the Python wrapper, over the podman connection drills use and over
+             SSH with pipelining, as production hosts are reached
   downtime   failed requests (20 per second through nginx) during a code-only
              rollback of a running release: runbook, default mode, zero-downtime mode
   database   database unavailability of swap against in_place restores at each
              --db-sizes, and restore throughput of psql against pg_restore
-  fleet      the full rollback on 1 and on 4 containers
-  overhead   seconds per task over the podman and local connections, with and
-             without pipelining, and the cost of gathering facts
+  fleet      the full rollback on 1 and on 4 containers, over podman and over SSH
+  overhead   seconds per task over the podman, SSH and local connections, with
+             and without pipelining, and the cost of gathering facts
 
 Results go to bench/results/<time>/results.json and report.md. The containers
 are named <prefix><role>, removed at the end unless --keep is given.
@@ -107,6 +108,8 @@ def rollback_variants() -> list[Variant]:
     return [
         Variant("runbook", "runbook commands as a script (operator mode)", run_runbook),
         Variant("collection", "collection, full rollback, Python wrapper over podman", run_collection),
+        Variant("collection-ssh", "collection, full rollback, Python wrapper over SSH (pipelining on)",
+                lambda target: run_collection(target, connection="ssh")),
     ]
 
 
@@ -160,18 +163,22 @@ def rearm_all(targets: list[Target]) -> None:
 
 
 def section_fleet(targets: list[Target], args: argparse.Namespace, workdir: Path) -> dict:
-    inventories = {1: fleet_inventory(workdir / "fleet-1.yml", targets[:1]),
-                   FLEET_SIZE: fleet_inventory(workdir / f"fleet-{FLEET_SIZE}.yml", targets)}
-    results: dict[str, list] = {"1": [], str(FLEET_SIZE): []}
+    inventories = {(connection, size): fleet_inventory(workdir / f"fleet-{connection}-{size}.yml", targets[:size],
+                                                       connection=connection)
+                   for connection in ("podman", "ssh") for size in (1, FLEET_SIZE)}
+    results: dict[str, dict[str, list]] = {"podman": {"1": [], str(FLEET_SIZE): []},
+                                           "ssh": {"1": [], str(FLEET_SIZE): []}}
     for _round in range(args.runs):
-        for size, inventory in inventories.items():
+        for (connection, size), inventory in inventories.items():
             rearm_all(targets[:size])
             result = run_playbook(Path(__file__).resolve().parent.parent / "playbooks/rollback-full.yml",
                                   inventory, artifacts_root=workdir / "artifacts", envvars=targets[0].envvars())
             if not result.succeeded:
-                raise RuntimeError(f"Fleet rollback on {size} hosts ended {result.outcome}: {result.error}")
-            results[str(size)].append({"seconds": result.duration_seconds, "load_average": os.getloadavg()[0]})
-            logger.info("fleet of %d: %.1f s", size, result.duration_seconds)
+                raise RuntimeError(f"Fleet rollback on {size} hosts over {connection} ended {result.outcome}: "
+                                   f"{result.error}")
+            results[connection][str(size)].append({"seconds": result.duration_seconds,
+                                                   "load_average": os.getloadavg()[0]})
+            logger.info("fleet of %d over %s: %.1f s", size, connection, result.duration_seconds)
     return results
 
 
@@ -211,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     def new_target(role: str) -> Target:
         target = Target(f"{args.prefix}{role}", workdir, token, env=env)
         target.start()
+        target.enable_ssh()
         return target
 
     targets: list[Target] = []

@@ -32,8 +32,8 @@ class Variant:
 
 
 def run_collection(target: Target, *, extravars: dict[str, Any] | None = None,
-                   playbook: str = "playbooks/rollback-full.yml") -> dict[str, Any]:
-    result = target.run(playbook, extravars)
+                   playbook: str = "playbooks/rollback-full.yml", connection: str = "podman") -> dict[str, Any]:
+    result = target.run(playbook, extravars, inventory=target.ssh_inventory if connection == "ssh" else None)
     if not result.succeeded:
         raise RuntimeError(f"Rollback on {target.name} ended {result.outcome}: {result.error or result.failed_step}")
     steps = [{"role": step.role, "task": step.task, "status": step.status, "seconds": step.duration_seconds}

@@ -19,6 +19,8 @@ from promptlib_rollback.errors import DrillError
 from promptlib_rollback.results import RunResult
 from promptlib_rollback.runner import run_playbook
 
+from . import ssh
+
 logger = logging.getLogger(__name__)
 
 BENCH_DIR = Path(__file__).resolve().parent.parent
@@ -38,24 +40,26 @@ PROBE_STOP_TIMEOUT_SECONDS = 10.0
 
 @dataclass
 class Target:
-    """One drill container, reached by Ansible over the podman connection, as drills are."""
+    """One drill container, reached by Ansible over the podman connection, as drills are, or over SSH."""
 
     name: str
     workdir: Path
     admin_token: str = field(repr=False)
     env: dict[str, str] = field(default_factory=podman_env, repr=False)
+    # Inventory variables of the SSH connection, once enable_ssh() has run.
+    ssh_vars: dict[str, Any] | None = field(default=None, repr=False)
 
     # --- life cycle --------------------------------------------------------
 
     def start(self) -> None:
         try:
-            start_container(self.name, env=self.env)
+            start_container(self.name, env=self.env, publish=[ssh.PUBLISH])
         except DrillError as error:
             # NOTE: on a heavily loaded host, `systemctl is-system-running` in a
             # new container once reported "offline" during boot, which
             # start_container takes for a failed boot, so the bench tries again.
             logger.warning("Starting %s failed (%s), trying once more", self.name, error)
-            start_container(self.name, env=self.env)
+            start_container(self.name, env=self.env, publish=[ssh.PUBLISH])
         self.sh(f"mkdir -p {REMOTE_DIR}")
         for remote_name, local in REMOTE_FILES.items():
             self.podman("cp", str(local), f"{self.name}:{REMOTE_DIR}/{remote_name}")
@@ -63,9 +67,17 @@ class Target:
     def remove(self) -> None:
         remove_container(self.name, self.env)
 
+    def enable_ssh(self) -> None:
+        """Let Ansible reach this container over SSH too. Call it before setup(), so rearm() keeps sshd."""
+        self.ssh_vars = ssh.enable(self, self.workdir / "ssh")
+
     @property
     def inventory(self) -> Path:
         return write_inventory(self.workdir / f"{self.name}.yml", self.name)
+
+    @property
+    def ssh_inventory(self) -> Path:
+        return fleet_inventory(self.workdir / f"{self.name}-ssh.yml", [self], connection="ssh")
 
     # --- commands ----------------------------------------------------------
 
@@ -172,10 +184,17 @@ class Target:
         return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
-def fleet_inventory(path: Path, targets: list[Target]) -> Path:
-    """Write an inventory with every target as a ``prompt_library`` host over the podman connection."""
-    hosts = {target.name: {"ansible_connection": "containers.podman.podman",
-                           "ansible_python_interpreter": "/usr/bin/python3"} for target in targets}
+def fleet_inventory(path: Path, targets: list[Target], connection: str = "podman") -> Path:
+    """Write an inventory with every target as a ``prompt_library`` host over ``connection`` (podman or ssh)."""
+    hosts = {}
+    for target in targets:
+        if connection == "ssh":
+            if target.ssh_vars is None:
+                raise RuntimeError(f"{target.name} has no SSH access. Call enable_ssh() before setup().")
+            hosts[target.name] = target.ssh_vars
+        else:
+            hosts[target.name] = {"ansible_connection": "containers.podman.podman",
+                                  "ansible_python_interpreter": "/usr/bin/python3"}
     inventory = {"all": {"children": {INVENTORY_GROUP: {"hosts": hosts}}}}
     path.write_text(yaml.safe_dump(inventory, sort_keys=False), encoding="utf-8")
     return path

@@ -16,7 +16,7 @@ import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -286,11 +286,13 @@ def start_container(
     image: str = DRILL_IMAGE,
     env: dict[str, str] | None = None,
     timeout: float = SYSTEMD_TIMEOUT_SECONDS,
+    publish: Sequence[str] = (),
 ) -> str:
     """Start a drill container with systemd as PID 1 and wait until it has booted.
 
     An existing container with the same name is removed first. On a failed
     boot the new container is removed again. Returns the systemd state.
+    ``publish`` takes podman's ``--publish`` values, such as ``127.0.0.1::22``.
     """
     env = env or podman_env()
     if remove_container(name, env):
@@ -307,6 +309,7 @@ def start_container(
         "--pull=never",
         "--label",
         "promptlib.drill=1",
+        *(arg for value in publish for arg in ("--publish", value)),
         image,
         "/sbin/init",
     ]
