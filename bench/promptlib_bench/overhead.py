@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -67,9 +69,19 @@ SETTINGS = {
 }
 
 
+def ansible_playbook() -> str:
+    """Return the ansible-playbook beside this Python (the project's .venv), or the one on PATH."""
+    beside = Path(sys.executable).with_name("ansible-playbook")
+    found = str(beside) if beside.exists() else shutil.which("ansible-playbook")
+    if found is None:
+        raise RuntimeError("ansible-playbook was not found beside Python or on PATH. Run `make bench`, "
+                           "which installs it in .venv, or run bench/run.py with .venv/bin/python.")
+    return found
+
+
 def time_playbook(inventory: Path, playbook: Path, target: Target, env: dict[str, str]) -> float:
     seconds, returncode, output = time_command(
-        ["ansible-playbook", "-i", str(inventory), str(playbook)],
+        [ansible_playbook(), "-i", str(inventory), str(playbook)],
         env={**target.envvars(), "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), **env}, cwd=ROOT)
     if returncode != 0:
         raise RuntimeError(f"{playbook.name} against {inventory.name} failed:\n{output[-2000:]}")
