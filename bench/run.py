@@ -26,7 +26,9 @@ import json
 import logging
 import os
 import platform
+import re
 import secrets
+import signal
 import subprocess
 import sys
 import threading
@@ -46,6 +48,8 @@ from promptlib_rollback.runner import run_playbook  # noqa: E402
 logger = logging.getLogger("promptlib_bench")
 
 SECTIONS = ("rollback", "downtime", "database", "fleet", "overhead")
+# podman's rule for container names, so a bad prefix fails before any container starts.
+CONTAINER_PREFIX = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 FLEET_SIZE = 4
 # Extra variables of the drill setup for the downtime section: two pm2 cluster
 # instances, so that pm2 reload can replace them one at a time.
@@ -86,9 +90,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = sorted(set(args.sections) - set(SECTIONS))
     if unknown:
         parser.error(f"unknown section(s) {', '.join(unknown)}: choose from {', '.join(SECTIONS)}")
+    if not args.sections:
+        parser.error(f"--only {args.only!r} names no section: choose from {', '.join(SECTIONS)}")
     if args.runs < 1:
         parser.error(f"--runs must be at least 1, got {args.runs}")
-    args.sizes = [int(size) for size in args.db_sizes.split(",") if size.strip()]
+    if not CONTAINER_PREFIX.fullmatch(args.prefix):
+        parser.error(f"invalid --prefix {args.prefix!r}: use letters, digits, '_', '.' and '-', starting with a "
+                     "letter or digit, for example pl-bench-")
+    sizes = [size.strip() for size in args.db_sizes.split(",") if size.strip()]
+    if not sizes or not all(size.isdigit() and int(size) > 0 for size in sizes):
+        parser.error(f"invalid --db-sizes {args.db_sizes!r}: give sizes in MB above 0, for example 100,1000")
+    args.sizes = [int(size) for size in sizes]
     return args
 
 
@@ -198,8 +210,15 @@ def setup_fleet(targets: list[Target], workdir: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.render:
-        print(report.render(json.loads(args.render.read_text(encoding="utf-8"))), end="")
+        try:
+            print(report.render(json.loads(args.render.read_text(encoding="utf-8"))), end="")
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            print(f"Cannot render {args.render}: {type(error).__name__}: {error}. Give the results.json "
+                  "that a bench run wrote in bench/results/<time>/.", file=sys.stderr)
+            return 2
         return 0
+    # SIGTERM ends the run through the cleanup below, as Ctrl-C does, so no container is left behind.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     workdir = (args.out or BENCH_DIR / "results" / stamp).resolve()

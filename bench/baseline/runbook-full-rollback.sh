@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The runbook's "Immediate Full Rollback" (steps 1 to 6), run as a shell script
-# inside a drill container. It is the baseline that bench/bench.py times the
+# inside a drill container. It is the baseline that bench/run.py times the
 # collection against.
 #
 # The commands are the runbook's own, in its order. RUNBOOK_MODE selects how

@@ -43,7 +43,7 @@ def render_rollback(section: dict[str, Any]) -> list[str]:
         failed_runs = len(all_runs) - len(runs)
         label = labels.get(key, key) + (f" ({failed_runs} of {len(all_runs)} runs failed)" if failed_runs else "")
         rows.append([label, format_seconds(seconds), range_text([r["seconds"] for r in runs]),
-                     format_seconds(healthy), "n/a" if ratio is None else f"{ratio:.1f}x",
+                     format_seconds(healthy), "n/a" if ratio is None else f"{ratio:.2f}x",
                      format_seconds(median(run.get("container_cpu_seconds") for run in runs)),
                      format_seconds(median(run.get("controller_cpu_seconds") for run in runs)),
                      format_seconds(median(run["load_average"] for run in runs), 2)])
@@ -85,7 +85,7 @@ def runbook_step_lines(runs: list[dict[str, Any]]) -> list[str]:
             steps.setdefault(name, []).append(seconds)
     if not steps:
         return []
-    return ["Runbook steps (median s): " + ", ".join(
+    return ["Runbook steps (median s; npm_ci is also part of restore_code): " + ", ".join(
         f"{name} {format_seconds(median(values))}" for name, values in steps.items()) + ".", ""]
 
 
@@ -203,7 +203,7 @@ def render_overhead(section: dict[str, Any]) -> list[str]:
 
 def render(results: dict[str, Any]) -> str:
     machine = results["machine"]
-    lines = [f"Run {results['started']} to {results.get('finished', '?')}, {results['runs']} rounds, "
+    lines = [f"Run {results['started']} to {results.get('finished', '?')}, rounds: {results['runs']}, "
              f"`{results['command']}`.", "",
              f"Machine: {machine['nproc']} CPUs ({machine['cpu']}), kernel {machine['kernel']}, "
              f"load average {machine['load_average_start']} at the start and "

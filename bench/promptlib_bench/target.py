@@ -52,6 +52,12 @@ class Target:
     # --- life cycle --------------------------------------------------------
 
     def start(self) -> None:
+        # start_container replaces a container of the same name, so make sure it is a drill's leftover.
+        existing = self.podman("container", "inspect", "--format", '{{ index .Config.Labels "promptlib.drill" }}',
+                               self.name, check=False)
+        if existing.returncode == 0 and existing.stdout.strip() != "1":
+            raise RuntimeError(f"Container {self.name} exists and is not a drill container (it has no "
+                               "promptlib.drill label), so the bench will not replace it. Choose another --prefix.")
         try:
             start_container(self.name, env=self.env, publish=[ssh.PUBLISH])
         except DrillError as error:
