@@ -107,7 +107,10 @@ class Target:
 
     def envvars(self) -> dict[str, str]:
         """Return the environment for Ansible runs against this target."""
-        return {"CONTAINERS_CONF": self.env["CONTAINERS_CONF"], "ADMIN_TOKEN": self.admin_token}
+        # SSH's persistent connections live in the run's own folder, so a run never reuses
+        # another run's connection to a container that once had the same port.
+        return {"CONTAINERS_CONF": self.env["CONTAINERS_CONF"], "ADMIN_TOKEN": self.admin_token,
+                "ANSIBLE_SSH_CONTROL_PATH_DIR": str(self.workdir / "ssh" / "cp")}
 
     def run(self, playbook: str, extravars: dict[str, Any] | None = None, *,
             inventory: Path | None = None) -> RunResult:
