@@ -10,7 +10,6 @@ TTR_TARGET_SECONDS = 20.0
 TTR_TARGET_RATIO = 5.0
 DB_TARGET_SECONDS = 2.0
 FLEET_TARGET_RATIO = 1.5
-FLEET_SIZE = 4
 # The rollback section's variants that run the collection, and the connection each uses.
 COLLECTION_VARIANTS = {"collection": "podman", "collection-ssh": "SSH"}
 
@@ -214,12 +213,15 @@ def render(results: dict[str, Any]) -> str:
         if name in results["sections"]:
             lines += renderer(results["sections"][name])
     if "fleet" in results["sections"] and "rollback" in results["sections"]:
-        lines += cpu_floor_lines(results["sections"]["rollback"], int(machine["nproc"]))
+        fleet = results["sections"]["fleet"]
+        sizes = fleet if "1" in fleet else next(iter(fleet.values()))
+        hosts = max(int(key) for key in sizes)
+        lines += cpu_floor_lines(results["sections"]["rollback"], hosts, int(machine["nproc"]))
     return "\n".join(lines) + "\n"
 
 
-def cpu_floor_lines(rollback: dict[str, Any], cores: int) -> list[str]:
-    """Estimate the shortest 4-host time the machine's cores allow, from the CPU seconds of one-host rollbacks."""
+def cpu_floor_lines(rollback: dict[str, Any], hosts: int, cores: int) -> list[str]:
+    """Estimate the shortest time for ``hosts`` rollbacks that ``cores`` allow, from one-host CPU seconds."""
     lines = []
     for key, connection in COLLECTION_VARIANTS.items():
         runs = [run for run in rollback["variants"].get(key, []) if "error" not in run]
@@ -228,8 +230,8 @@ def cpu_floor_lines(rollback: dict[str, Any], cores: int) -> list[str]:
                      for run in runs)
         if not wall or not cpu:
             continue
-        floor = FLEET_SIZE * cpu / cores
+        floor = hosts * cpu / cores
         lines.append(f"CPU floor over {connection}: one rollback uses {cpu:.1f} CPU s (container and controller), "
-                     f"so {FLEET_SIZE} need at least {floor:.1f} s on {cores} cores, {floor / wall:.2f}x the one-host "
+                     f"so {hosts} need at least {floor:.1f} s on {cores} cores, {floor / wall:.2f}x the one-host "
                      f"run of {wall:.1f} s in the rollback section.")
     return lines + [""] if lines else []
