@@ -170,14 +170,14 @@ def render_fleet(section: dict[str, Any]) -> list[str]:
     for connection, sizes in by_connection.items():
         if not sizes.get("1"):
             continue
-        one = median(run["seconds"] for run in sizes["1"])
-        many_key = next(key for key in sizes if key != "1")
-        many = median(run["seconds"] for run in sizes[many_key])
+        one_host = median(run["seconds"] for run in sizes["1"])
+        fleet_key = next(key for key in sizes if key != "1")
+        fleet = median(run["seconds"] for run in sizes[fleet_key])
         rows += [[connection, key, format_seconds(median(run["seconds"] for run in runs)),
                   range_text([run["seconds"] for run in runs]),
                   format_seconds(median(run["load_average"] for run in runs), 2)] for key, runs in sizes.items()]
-        ratio = many / one if one and many else None
-        verdicts.append(f"Over {connection}, {many_key} hosts / 1 host: {format_seconds(ratio, 2)}x. Target at most "
+        ratio = fleet / one_host if one_host and fleet else None
+        verdicts.append(f"Over {connection}, {fleet_key} hosts / 1 host: {format_seconds(ratio, 2)}x. Target at most "
                         f"{FLEET_TARGET_RATIO}x: {met(ratio <= FLEET_TARGET_RATIO if ratio else None)}.")
     return ["## Fleet: full rollback on 1 and on 4 drill containers", "",
             markdown_table(["connection", "hosts", "median s", "range s", "load (1 min)"], rows), "",
